@@ -1,0 +1,75 @@
+//! ioxide: a kernel built around the device I/O subsystem.
+//!
+//! `kernel_entry` is the table of contents: each step brings up one
+//! mechanism, in dependency order.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod acpi;
+mod arch;
+mod cmdline;
+mod console;
+mod klog;
+mod ktest;
+mod mm;
+mod power;
+mod shell;
+mod time;
+
+use arch::pvh::BootInfo;
+
+/// Called by the PVH trampoline (arch/x86_64/boot.rs) in 64-bit mode, on the
+/// boot stack, with the physical address of the start info.
+#[no_mangle]
+pub extern "C" fn kernel_entry(start_info: u32) -> ! {
+    time::mark_boot();
+    arch::init_boot_cpu();
+    let console = console::init();
+    // SAFETY: QEMU passed this address in ebx; the boot tables direct-map it.
+    let boot = match unsafe { BootInfo::read(u64::from(start_info)) } {
+        Ok(boot) => boot,
+        Err(e) => panic!("bad PVH start info: {e:?}"),
+    };
+    let args = cmdline::parse(boot.cmdline());
+    time::calibrate_tsc();
+    klog::init(args.log_level);
+    log::info!("ioxide {} booting, command line \"{}\"", env!("CARGO_PKG_VERSION"), boot.cmdline());
+    if let Err(e) = console {
+        log::warn!("COM1 self-test failed: {e}");
+    }
+    log::info!("TSC {} MHz (PIT calibration)", time::tsc_hz() / 1_000_000);
+    for r in boot.memory_map() {
+        log::info!("memory map: {:#012x}..{:#012x} {:?}", r.start, r.end(), r.kind);
+    }
+
+    mm::init(boot.memory_map());
+    mm::log_summary();
+
+    match acpi::init(boot.rsdp) {
+        Ok(info) => log::info!(
+            "ACPI revision {}, {} tables, {} MADT entries, {} ECAM ranges",
+            info.revision,
+            info.tables.len(),
+            info.madt.len(),
+            info.ecam.len()
+        ),
+        Err(e) => log::error!("ACPI: {e}"),
+    }
+
+    let init_ns = time::uptime_ns();
+    log::info!("kernel init done in {}.{:03} ms", init_ns / 1_000_000, (init_ns / 1000) % 1000);
+
+    if let Some(filter) = args.ktest {
+        ktest::run_all(filter);
+    }
+    shell::run()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    console::emergency_print(format_args!("\nKERNEL PANIC: {info}\n"));
+    arch::exit::qemu_exit(arch::exit::ExitCode::Failure)
+}
