@@ -13,6 +13,8 @@ pub mod port;
 pub mod pvh;
 pub mod trap;
 
+mod ktests;
+
 /// Per-CPU descriptor tables and exception handling for the boot CPU.
 pub fn init_boot_cpu() {
     gdt::init_cpu(0);

@@ -1,0 +1,35 @@
+//! In-kernel tests of the trap path.
+
+use core::sync::atomic::Ordering;
+
+use super::{cpu, extable, trap};
+use crate::{check, check_eq, ktest};
+
+ktest! {
+    fn breakpoint_returns() {
+        let before = trap::STATS.breakpoints.load(Ordering::Relaxed);
+        cpu::breakpoint();
+        cpu::breakpoint();
+        check_eq!(trap::STATS.breakpoints.load(Ordering::Relaxed) - before, 2);
+    }
+
+    fn extable_recovers_from_a_fault_and_resumes() {
+        let mut x = 0x5a5a_u64;
+        let ok = extable::probe_read_u64(&mut x as *mut u64 as u64);
+        let bad = extable::probe_read_u64(0x8000_0000_0000); // non-canonical: #GP, not #PF
+        check_eq!(ok, Ok(0x5a5a));
+        check_eq!(bad.map_err(|f| f.vector), Err(13));
+    }
+
+    fn interrupts_stay_disabled_until_the_irq_core_exists() {
+        check!(!cpu::interrupts_enabled(), "IF is set with no interrupt controller programmed");
+    }
+
+    fn tsc_is_calibrated_and_monotonic() {
+        let hz = crate::time::tsc_hz();
+        check!(hz > 100_000_000 && hz < 20_000_000_000, "implausible TSC frequency {hz}");
+        let a = crate::time::uptime_ns();
+        let b = crate::time::uptime_ns();
+        check!(b >= a, "time went backwards");
+    }
+}

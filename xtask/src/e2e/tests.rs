@@ -1,0 +1,453 @@
+//! The end-to-end tests: each boots the standard machine and checks the kernel
+//! from outside, through the serial console and QEMU's exit status.
+//!
+//! A test is a plain `fn() -> Result<Note>` in [`TESTS`]; an `Ok` may carry a
+//! note printed after `ok` (informational, never asserted). The checks on the
+//! shell's replies are separate pure functions so their logic is unit-tested
+//! without QEMU.
+
+use super::session::{reply_text, require, tail_lines, Session, COMMAND_TIMEOUT, TAIL_LINES};
+use crate::machine::{IsolatedMachine, Profile, QemuExit};
+use crate::run::{self, Console, PROMPT};
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{Cursor, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// An informational note shown after `ok`.
+pub type Note = Option<String>;
+/// An end-to-end test.
+pub type TestFn = fn() -> Result<Note>;
+
+/// The registry, in the order they are started.
+pub const TESTS: &[(&str, TestFn)] = &[
+    ("boot_to_prompt", boot_to_prompt),
+    ("help_lists_commands", help_lists_commands),
+    ("meminfo_reports_allocators", meminfo_reports_allocators),
+    ("acpi_lists_tables", acpi_lists_tables),
+    ("dmesg_has_timestamps", dmesg_has_timestamps),
+    ("unknown_command_is_an_error", unknown_command_is_an_error),
+    ("backspace_edits_line", backspace_edits_line),
+    ("poweroff_exits_cleanly", poweroff_exits_cleanly),
+    ("page_fault_is_reported", page_fault_is_reported),
+    ("panic_is_reported", panic_is_reported),
+    ("piped_run_answers", piped_run_answers),
+];
+
+/// The commands `help` must mention.
+const SHELL_COMMANDS: &[&str] = &["help", "meminfo", "dmesg", "acpi", "poweroff"];
+/// How long the kernel may take to exit after `poweroff` or a crash.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The page size `meminfo` counts in.
+const PAGE_SIZE: u64 = 4096;
+
+/// Boots the standard machine to its first prompt.
+fn shell() -> Result<Session> {
+    let mut s = Session::boot(Profile::Standard, "")?;
+    s.expect_prompt()?;
+    Ok(s)
+}
+
+fn boot_to_prompt() -> Result<Note> {
+    let s = shell()?;
+    Ok(Some(format!("prompt after {:.2} s", s.since_spawn().as_secs_f64())))
+}
+
+fn help_lists_commands() -> Result<Note> {
+    let mut s = shell()?;
+    let out = s.command("help")?;
+    check_help(&out)?;
+    Ok(None)
+}
+
+fn meminfo_reports_allocators() -> Result<Note> {
+    let mut s = shell()?;
+    let out = s.command("meminfo")?;
+    check_meminfo(&out, s.machine().mem_bytes()).map_err(|e| with_output(e, "meminfo", &out))?;
+    Ok(None)
+}
+
+fn acpi_lists_tables() -> Result<Note> {
+    let mut s = shell()?;
+    let out = s.command("acpi")?;
+    check_acpi(&out, s.machine().smp()).map_err(|e| with_output(e, "acpi", &out))?;
+    Ok(None)
+}
+
+fn dmesg_has_timestamps() -> Result<Note> {
+    let mut s = shell()?;
+    let out = s.command("dmesg")?;
+    let lines = check_dmesg(&out).map_err(|e| with_output(e, "dmesg", &out))?;
+    Ok(Some(format!("{lines} lines")))
+}
+
+fn unknown_command_is_an_error() -> Result<Note> {
+    let mut s = shell()?;
+    let out = s.command("frobnicate")?;
+    require(&out, "unknown command", "reply to `frobnicate`")?;
+    let help = s.command("help")?;
+    check_help(&help).context("`help` after an unknown command")?;
+    Ok(None)
+}
+
+fn backspace_edits_line() -> Result<Note> {
+    let mut s = shell()?;
+    for (what, keys) in [("DEL", &b"helq\x7fp\n"[..]), ("BS", &b"helq\x08p\n"[..])] {
+        s.send_raw(keys)?;
+        let out = reply_text(&s.expect_prompt()?);
+        check_help(&out).with_context(|| format!("`helq` {what} `p` should run `help`"))?;
+    }
+    Ok(None)
+}
+
+fn poweroff_exits_cleanly() -> Result<Note> {
+    let mut s = shell()?;
+    s.send_raw(b"poweroff\n")?;
+    let code = s.wait_exit(EXIT_TIMEOUT)?;
+    expect_exit(&s, code, QemuExit::PowerOff)?;
+    Ok(None)
+}
+
+fn page_fault_is_reported() -> Result<Note> {
+    let mut s = shell()?;
+    s.send_raw(b"crash pagefault\n")?;
+    expect_crash(&mut s, "crash: reading unmapped address 0x")?;
+    let digits = s.expect("\n", COMMAND_TIMEOUT)?;
+    let Some(address) = hex_prefix(&digits) else {
+        return Err(s.fail(format!("no hex address after `crash: reading unmapped address 0x`: {digits:?}")));
+    };
+    let mut report = s.expect("EXCEPTION: page fault", COMMAND_TIMEOUT)?;
+    let code = s.wait_exit(EXIT_TIMEOUT)?;
+    report.push_str(&s.rest());
+    let report = &report[report.rfind("EXCEPTION:").unwrap_or(0)..];
+    match hex_after(report, "CR2=0x") {
+        Some(cr2) if cr2 == address => {}
+        Some(cr2) => return Err(s.fail(format!("CR2=0x{cr2:x} but the kernel said it would read 0x{address:x}"))),
+        None => return Err(s.fail("the exception report has no `CR2=0x…`".into())),
+    }
+    expect_exit(&s, code, QemuExit::Failure)?;
+    Ok(Some(format!("CR2=0x{address:x}")))
+}
+
+fn panic_is_reported() -> Result<Note> {
+    let mut s = shell()?;
+    s.send_raw(b"crash panic\n")?;
+    expect_crash(&mut s, "KERNEL PANIC:")?;
+    let code = s.wait_exit(EXIT_TIMEOUT)?;
+    expect_exit(&s, code, QemuExit::Failure)?;
+    Ok(None)
+}
+
+/// `cargo xtask run`'s own code path with piped stdin, as a script would use it.
+fn piped_run_answers() -> Result<Note> {
+    let mut isolated = IsolatedMachine::new(Profile::Standard, "", "piped-run")?;
+    isolated.release_ports();
+    let output = SharedBuffer::default();
+    let console = Console::Piped {
+        input: Box::new(Cursor::new(b"meminfo\npoweroff\n".to_vec())),
+        output: Box::new(output.clone()),
+    };
+    let result = run::run_machine(&isolated.machine, console, Some(Duration::from_secs(60)));
+    let text = output.text();
+    let fail = |msg: String| anyhow!("{msg}\n{}", tail_lines(&text, TAIL_LINES));
+    let exit = result.map_err(|e| fail(format!("{e:#}")))?;
+    let mut problems = Vec::new();
+    if exit != QemuExit::PowerOff {
+        problems.push(format!("{}, expected poweroff (0)", exit.describe()));
+    }
+    if !text.contains("free pages:") {
+        problems.push("no `free pages:` in the output".into());
+    }
+    if !problems.is_empty() {
+        return Err(fail(problems.join("; ")));
+    }
+    Ok(None)
+}
+
+/// Waits for `needle`, failing at once if the shell prompts again instead.
+fn expect_crash(s: &mut Session, needle: &str) -> Result<()> {
+    let (which, _) = s.expect_one_of(&[needle, PROMPT], COMMAND_TIMEOUT)?;
+    if which != 0 {
+        return Err(s.fail(format!("the shell prompted again instead of printing {needle:?}")));
+    }
+    Ok(())
+}
+
+/// Appends a command's output to a failed check.
+fn with_output(e: anyhow::Error, command: &str, out: &str) -> anyhow::Error {
+    anyhow!("{e:#}\n--- `{command}` output ---\n{}", tail_lines(out, TAIL_LINES))
+}
+
+fn expect_exit(s: &Session, code: i32, want: QemuExit) -> Result<()> {
+    let got = QemuExit::from_code(Some(code));
+    if got != want {
+        return Err(s.fail(format!("{}; expected status {}", got.describe(), want.code().unwrap_or(-1))));
+    }
+    Ok(())
+}
+
+/// A `Write` whose bytes can be read back from another handle.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---- checks on the shell's replies (pure, unit-tested) ----
+
+fn check_help(out: &str) -> Result<()> {
+    for cmd in SHELL_COMMANDS {
+        require(out, cmd, "`help` output")?;
+    }
+    Ok(())
+}
+
+fn check_meminfo(out: &str, mem_bytes: u64) -> Result<()> {
+    for word in ["buddy", "heap", "slab", "mempool"] {
+        require(out, word, "`meminfo` output")?;
+    }
+    let total = labeled_number(out, "total pages:").context("no `total pages: <n>` line")?;
+    let free = labeled_number(out, "free pages:").context("no `free pages: <n>` line")?;
+    if free == 0 || free > total {
+        bail!("free pages {free} should be positive and at most total pages {total}");
+    }
+    // The guest cannot own more than its RAM, and firmware/holes take well under
+    // a quarter of it (400 of 512 MiB on the standard machine).
+    let total_bytes = total.saturating_mul(PAGE_SIZE);
+    let floor = mem_bytes / 32 * 25;
+    if total_bytes > mem_bytes || total_bytes <= floor {
+        bail!(
+            "total pages {total} = {} MiB; expected more than {} MiB and at most {} MiB",
+            total_bytes >> 20,
+            floor >> 20,
+            mem_bytes >> 20
+        );
+    }
+    Ok(())
+}
+
+fn check_acpi(out: &str, smp: u32) -> Result<()> {
+    for table in ["MADT", "MCFG", "HPET", "FACP"] {
+        require(out, table, "`acpi` output")?;
+    }
+    let lines: Vec<String> = out.lines().map(str::to_ascii_lowercase).collect();
+    let raw: Vec<&str> = out.lines().collect();
+    let mcfg = sections(out, "MCFG");
+    if !mcfg.iter().any(|l| l.to_ascii_lowercase().contains("0xb0000000")) {
+        bail!("no MCFG line mentions the ECAM base 0xb0000000");
+    }
+    let lapics = raw.iter().filter(|l| has_word(l, "LocalApic")).count();
+    if lapics != smp as usize {
+        bail!("{lapics} `LocalApic` lines in the MADT; expected one per vCPU ({smp})");
+    }
+    if !raw.iter().zip(&lines).any(|(r, l)| has_word(r, "IoApic") && l.contains("0xfec00000")) {
+        bail!("no `IoApic` line at 0xfec00000");
+    }
+    Ok(())
+}
+
+/// The lines mentioning `name`, each with the indented lines that follow it (a
+/// `MCFG:` heading owns its `  ECAM 0xb0000000 …` entries).
+fn sections<'a>(out: &'a str, name: &str) -> Vec<&'a str> {
+    let mut found = Vec::new();
+    let mut inside = false;
+    for line in out.lines() {
+        let indented = line.starts_with([' ', '\t']);
+        if line.contains(name) {
+            inside = !indented;
+            found.push(line);
+        } else if inside && indented {
+            found.push(line);
+        } else {
+            inside = false;
+        }
+    }
+    found
+}
+
+/// Checks every line is `[seconds.micros] …` with non-decreasing timestamps;
+/// returns the number of lines.
+fn check_dmesg(out: &str) -> Result<usize> {
+    let mut last = None;
+    let mut count = 0;
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let Some(ts) = dmesg_timestamp(line) else {
+            bail!("dmesg line without a `[seconds.micros]` timestamp: {line:?}");
+        };
+        if let Some(prev) = last {
+            if ts < prev {
+                bail!("dmesg timestamps go backwards at {line:?}");
+            }
+        }
+        last = Some(ts);
+        count += 1;
+    }
+    if count < 5 {
+        bail!("dmesg printed {count} lines; expected at least 5");
+    }
+    Ok(count)
+}
+
+/// `[   12.000345] text` → `(12, 345)`; the microseconds are exactly six digits.
+fn dmesg_timestamp(line: &str) -> Option<(u64, u32)> {
+    let inner = line.strip_prefix('[')?.split_once(']')?.0.trim();
+    let (secs, micros) = inner.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(secs) || !digits(micros) || micros.len() != 6 {
+        return None;
+    }
+    Some((secs.parse().ok()?, micros.parse().ok()?))
+}
+
+/// The number after `label` on the first line containing it.
+fn labeled_number(text: &str, label: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.contains(label))?;
+    let after = line.split_once(label)?.1.trim_start();
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The hex number right after `marker` (which includes any `0x`).
+fn hex_after(text: &str, marker: &str) -> Option<u64> {
+    hex_prefix(text.split_once(marker)?.1)
+}
+
+/// The leading hex digits of `text` as a number.
+fn hex_prefix(text: &str) -> Option<u64> {
+    let digits: String = text.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&digits, 16).ok()
+}
+
+/// Whether `word` occurs in `line` not followed or preceded by an identifier
+/// character (`LocalApic` but not `LocalApicNmi`).
+fn has_word(line: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    line.match_indices(word).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + word.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn registry_names_are_unique() {
+        let mut names: Vec<_> = TESTS.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TESTS.len());
+    }
+
+    #[test]
+    fn help_check() {
+        assert!(check_help("help meminfo dmesg acpi poweroff crash").is_ok());
+        assert!(check_help("help meminfo dmesg acpi").is_err());
+    }
+
+    #[test]
+    fn meminfo_check() {
+        let good = "buddy: order 0..10\nheap: 1 MiB\nslab caches: 4\nmempool: 2\n\
+                    total pages: 126000\nfree pages: 120000\n";
+        assert!(check_meminfo(good, 512 * MIB).is_ok());
+        let err = |text: &str| check_meminfo(text, 512 * MIB).unwrap_err().to_string();
+        assert!(err("heap slab mempool total pages: 1 free pages: 1").contains("buddy"));
+        let counts = |t: u64, f: u64| format!("buddy heap slab mempool\ntotal pages: {t}\nfree pages: {f}\n");
+        assert!(check_meminfo(&counts(126000, 0), 512 * MIB).is_err());
+        assert!(check_meminfo(&counts(126000, 126001), 512 * MIB).is_err());
+        // 513 MiB of pages is more than the machine has; 400 MiB is too few.
+        assert!(check_meminfo(&counts(513 * 256, 1), 512 * MIB).is_err());
+        assert!(check_meminfo(&counts(400 * 256, 1), 512 * MIB).is_err());
+        assert!(check_meminfo(&counts(401 * 256, 1), 512 * MIB).is_ok());
+        assert!(check_meminfo(&counts(512 * 256, 1), 512 * MIB).is_ok());
+        assert!(check_meminfo("buddy heap slab mempool\nfree pages: 3", 512 * MIB).is_err());
+    }
+
+    #[test]
+    fn acpi_check() {
+        let good = "RSDP at 0xf52d0\nFACP  len 244\nMADT  len 120\n  LocalApic id=0\n  \
+                    LocalApic id=1\n  LocalApicNmi lint=1\n  IoApic id=0 addr=0xFEC00000 gsi=0\n\
+                    HPET  at 0xfed00000\nMCFG  ecam=0xb0000000 buses 0-255\n";
+        check_acpi(good, 2).unwrap();
+        assert!(check_acpi(good, 1).unwrap_err().to_string().contains("LocalApic"));
+        assert!(check_acpi(&good.replace("0xb0000000", "0xe0000000"), 2).is_err());
+        assert!(check_acpi(&good.replace("FEC00000", "FEC01000"), 2).is_err());
+        assert!(check_acpi(&good.replace("HPET", "HPTT"), 2).is_err());
+    }
+
+    #[test]
+    fn acpi_check_accepts_sections() {
+        let kernel = "tables:\n  APIC at 0x1ffe2238 length 128\n  MCFG at 0x1ffe22f0 length 60\n\
+                      MADT: local APIC at 0xfee00000\n  LocalApic processor 0 apic id 0 enabled\n  \
+                      LocalApic processor 1 apic id 1 enabled\n  IoApic id 0 at 0xfec00000 gsi base 0\n  \
+                      LocalApicNmi processor 0xff LINT1\nMCFG:\n  ECAM 0xb0000000 segment 0 buses 0-255\n\
+                      HPET: at 0xfed00000\n  FACP at 0x1ffe2144\n";
+        check_acpi(kernel, 2).unwrap();
+        // The ECAM base in another table's section does not count.
+        let elsewhere = kernel.replace("  ECAM 0xb0000000", "  ECAM 0xe0000000") + "HPET:\n  0xb0000000\n";
+        assert!(check_acpi(&elsewhere, 2).is_err());
+        assert_eq!(sections("X\nMCFG:\n  a\n  b\nY\n  c\n", "MCFG"), ["MCFG:", "  a", "  b"]);
+    }
+
+    #[test]
+    fn dmesg_check() {
+        let good = "[    0.000000] boot\n[    0.000120] mm\n[    0.001000] acpi\n\
+                    [    0.001000] pci\n[   12.000001] shell\n";
+        assert_eq!(check_dmesg(good).unwrap(), 5);
+        assert!(check_dmesg("[0.000001] a\n[0.000002] b\n").is_err());
+        let backwards = good.replace("12.000001", "0.000999");
+        assert!(check_dmesg(&backwards).unwrap_err().to_string().contains("backwards"));
+        let untimed = format!("{good}continuation line\n");
+        assert!(check_dmesg(&untimed).is_err());
+        assert_eq!(dmesg_timestamp("[1.5] x"), None);
+        assert_eq!(dmesg_timestamp("[a.000000] x"), None);
+        assert_eq!(dmesg_timestamp("1.000000 x"), None);
+        assert_eq!(dmesg_timestamp("[  3.000004]x"), Some((3, 4)));
+    }
+
+    #[test]
+    fn numbers_are_found() {
+        assert_eq!(labeled_number("x\ntotal pages: 42 (168 MiB)\n", "total pages:"), Some(42));
+        assert_eq!(labeled_number("total pages: n/a", "total pages:"), None);
+        assert_eq!(labeled_number("", "total pages:"), None);
+        assert_eq!(hex_after("RIP=0x10 CR2=0xDEAD0000 err=2", "CR2=0x"), Some(0xdead_0000));
+        assert_eq!(hex_after("CR2=0x", "CR2=0x"), None);
+        assert_eq!(hex_prefix("00000000deadbeef\r\n"), Some(0xdead_beef));
+        assert_eq!(hex_prefix("ffffffffffffffffff"), None);
+    }
+
+    #[test]
+    fn words_are_whole() {
+        assert!(has_word("  LocalApic id=0", "LocalApic"));
+        assert!(has_word("LocalApic", "LocalApic"));
+        assert!(!has_word("LocalApicNmi", "LocalApic"));
+        assert!(!has_word("X2LocalApic", "LocalApic"));
+        assert!(has_word("LocalApicNmi, LocalApic(1)", "LocalApic"));
+    }
+
+    #[test]
+    fn shared_buffer_reads_back() {
+        let b = SharedBuffer::default();
+        let mut w = b.clone();
+        w.write_all(b"free pages: 1").unwrap();
+        assert_eq!(b.text(), "free pages: 1");
+    }
+}

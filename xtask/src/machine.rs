@@ -1,0 +1,566 @@
+//! The standard test machine, defined once and used by `run`, `test` and `bench`.
+//!
+//! DESIGN.md, "The standard test machine": q35 under TCG with `-cpu max`, 2 vCPUs,
+//! 512 MiB, the serial console on stdio, `isa-debug-exit` for exit codes, the
+//! `edu` teaching device, a virtio-blk and an NVMe disk on 64 MiB scratch images,
+//! and two NICs (e1000 and virtio-net), each on its own loopback `-netdev dgram`.
+//!
+//! [`Machine`] is a builder: a [`Profile`] picks the device set, [`Settings`]
+//! supplies the environment's overrides, and callers choose the kernel command
+//! line, where the disk images live and which UDP ports the NICs use. Every
+//! concurrently running QEMU needs its own images (QEMU write-locks them) and
+//! its own ports: [`IsolatedMachine`] provides both for tests.
+//!
+//! [`QemuExit`] decodes QEMU's exit status per docs/testing.md: 0 is ACPI
+//! poweroff, 33 and 35 are the kernel's `isa-debug-exit` success and failure.
+
+use crate::kernel_build;
+use crate::ports::PortBlock;
+use crate::settings::{Accel, Settings};
+use anyhow::{Context, Result};
+use std::fs::{self, OpenOptions};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Size of each scratch disk image (created sparse).
+pub const IMAGE_SIZE: u64 = 64 << 20;
+/// UDP ports a machine's NICs occupy, starting at its port base.
+pub const NET_PORTS: u16 = 4;
+
+/// A named machine configuration. Later profiles add device sets (PCI bridges)
+/// or firmware (qboot); each is one variant and one arm in [`Machine::args`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// The standard test machine of DESIGN.md.
+    #[default]
+    Standard,
+}
+
+/// A scratch disk: the drive id names both the image file and the QEMU drive.
+struct Disk {
+    id: &'static str,
+    /// The `-device` value; it refers to the drive by `id`.
+    device: &'static str,
+}
+
+const DISKS: &[Disk] = &[
+    Disk { id: "vblk0", device: "virtio-blk-pci,drive=vblk0" },
+    Disk { id: "nvme0", device: "nvme,serial=ioxide-nvme0,drive=nvme0" },
+];
+
+/// A NIC on a loopback dgram netdev: QEMU binds `base + port_offset` and sends to
+/// `base + port_offset + 1`, where a host-side peer may listen.
+struct Nic {
+    netdev: &'static str,
+    model: &'static str,
+    mac: &'static str,
+    port_offset: u16,
+}
+
+const NICS: &[Nic] = &[
+    Nic { netdev: "net0", model: "e1000", mac: "52:54:00:12:34:56", port_offset: 0 },
+    Nic { netdev: "net1", model: "virtio-net-pci", mac: "52:54:00:12:34:57", port_offset: 2 },
+];
+
+/// One QEMU invocation of a profile.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    profile: Profile,
+    qemu: String,
+    kernel: PathBuf,
+    cmdline: Vec<String>,
+    smp: u32,
+    mem: String,
+    mem_bytes: u64,
+    accel: Accel,
+    net_port_base: u16,
+    scratch: PathBuf,
+}
+
+impl Machine {
+    /// A machine booting `kernel`, configured from `settings`; the disk images go to
+    /// `<target>/ioxide/run` and the NICs use `settings.net_port_base` until changed.
+    pub fn new(profile: Profile, kernel: impl Into<PathBuf>, settings: &Settings) -> Self {
+        Self {
+            profile,
+            qemu: settings.qemu.clone(),
+            kernel: kernel.into(),
+            cmdline: Vec::new(),
+            smp: settings.smp,
+            mem: settings.mem.as_qemu_arg().to_string(),
+            mem_bytes: settings.mem.bytes(),
+            accel: settings.accel,
+            net_port_base: settings.net_port_base,
+            scratch: kernel_build::scratch_root().join("run"),
+        }
+    }
+
+    /// Appends kernel command-line words (split on whitespace).
+    pub fn cmdline<S: AsRef<str>>(mut self, words: impl IntoIterator<Item = S>) -> Self {
+        self.cmdline.extend(
+            words
+                .into_iter()
+                .flat_map(|w| w.as_ref().split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .filter(|w| !w.is_empty()),
+        );
+        self
+    }
+
+    /// Puts the disk images in `dir`.
+    pub fn scratch_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.scratch = dir.into();
+        self
+    }
+
+    /// Uses UDP ports `base..base+4` for the NICs.
+    pub fn net_port_base(mut self, base: u16) -> Self {
+        self.net_port_base = base;
+        self
+    }
+
+    /// vCPUs of this machine.
+    pub fn smp(&self) -> u32 {
+        self.smp
+    }
+
+    /// Guest memory in bytes.
+    pub fn mem_bytes(&self) -> u64 {
+        self.mem_bytes
+    }
+
+    /// The kernel command line as passed to `-append`.
+    pub fn cmdline_text(&self) -> String {
+        self.cmdline.join(" ")
+    }
+
+    /// Path of a scratch disk image.
+    fn image(&self, disk: &Disk) -> PathBuf {
+        self.scratch.join(format!("{}.img", disk.id))
+    }
+
+    /// QEMU's arguments (without the program name).
+    pub fn args(&self) -> Result<Vec<String>> {
+        let mut a: Vec<String> = Vec::new();
+        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+
+        let (cpu, accel) = match self.accel {
+            Accel::Tcg => ("max", "tcg"),
+            Accel::Kvm => ("host", "kvm"),
+        };
+        push(&["-machine", "q35", "-cpu", cpu, "-accel", accel]);
+        push(&["-smp", &self.smp.to_string(), "-m", &self.mem]);
+        push(&["-kernel", utf8(&self.kernel)?]);
+        push(&["-append", &self.cmdline_text()]);
+        push(&["-display", "none", "-vga", "none", "-nic", "none"]);
+        push(&["-serial", "stdio", "-monitor", "none", "-no-reboot"]);
+        push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        push(&["-device", "edu"]);
+
+        for disk in DISKS {
+            let file = qemu_escape(utf8(&self.image(disk))?);
+            let drive = format!("if=none,id={},file={file},format=raw", disk.id);
+            push(&["-drive", &drive, "-device", disk.device]);
+        }
+
+        for nic in NICS {
+            let local = u32::from(self.net_port_base) + u32::from(nic.port_offset);
+            let netdev = format!(
+                "dgram,id={id},local.type=inet,local.host=127.0.0.1,local.port={local},\
+                 remote.type=inet,remote.host=127.0.0.1,remote.port={remote}",
+                id = nic.netdev,
+                remote = local + 1,
+            );
+            let device = format!("{},netdev={},mac={}", nic.model, nic.netdev, nic.mac);
+            push(&["-netdev", &netdev, "-device", &device]);
+        }
+
+        match self.profile {
+            Profile::Standard => {}
+        }
+        Ok(a)
+    }
+
+    /// A `Command` for QEMU with all arguments; stdio is left to the caller.
+    pub fn command(&self) -> Result<Command> {
+        let mut cmd = Command::new(&self.qemu);
+        cmd.args(self.args()?);
+        Ok(cmd)
+    }
+
+    /// The command line as a shell would need it typed.
+    pub fn display(&self) -> Result<String> {
+        let mut words = vec![shell_quote(&self.qemu)];
+        words.extend(self.args()?.iter().map(|a| shell_quote(a)));
+        Ok(words.join(" "))
+    }
+
+    /// Creates the scratch directory and any missing disk image (sparse,
+    /// [`IMAGE_SIZE`]). Existing images are kept: `run`'s disks persist.
+    pub fn prepare(&self) -> Result<()> {
+        fs::create_dir_all(&self.scratch).with_context(|| format!("creating {}", self.scratch.display()))?;
+        for disk in DISKS {
+            let path = self.image(disk);
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => file.set_len(IMAGE_SIZE).with_context(|| format!("sizing {}", path.display()))?,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn utf8(path: &Path) -> Result<&str> {
+    path.to_str().with_context(|| format!("path {} is not UTF-8", path.display()))
+}
+
+/// QEMU's option syntax uses `,` as a separator; a literal comma is written `,,`.
+fn qemu_escape(value: &str) -> String {
+    value.replace(',', ",,")
+}
+
+/// Quotes `word` for a POSIX shell if it needs it.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./,=:@+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A directory for one machine's disk images; temporary ones are removed on drop.
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl ScratchDir {
+    /// A fresh, empty directory `<target>/ioxide/tests/<label>-<pid>-<n>`, removed on drop.
+    pub fn temporary(label: &str) -> Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let parent = tests_dir();
+        fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = parent.join(format!("{label}-{}-{n}", std::process::id()));
+            match fs::create_dir(&path) {
+                Ok(()) => return Ok(Self { path, temporary: true }),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Where per-test scratch directories are created.
+fn tests_dir() -> PathBuf {
+    kernel_build::scratch_root().join("tests")
+}
+
+/// Removes scratch directories left by test runs whose process is gone
+/// (a killed `cargo xtask test` cannot clean up after itself).
+pub fn remove_stale_scratch_dirs() {
+    let Ok(entries) = fs::read_dir(tests_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Some(pid) = entry.file_name().to_str().and_then(scratch_dir_pid) {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// The pid in a scratch directory name `<label>-<pid>-<n>`.
+fn scratch_dir_pid(name: &str) -> Option<u32> {
+    let mut parts = name.rsplit('-');
+    parts.next()?.parse::<u32>().ok()?;
+    parts.next()?.parse().ok()
+}
+
+/// A machine that can run beside others: its own scratch images (removed
+/// afterwards) and its own free UDP ports.
+pub struct IsolatedMachine {
+    pub machine: Machine,
+    _scratch: ScratchDir,
+    ports: Option<PortBlock>,
+}
+
+impl IsolatedMachine {
+    /// Configures `profile` booting the built kernel with `cmdline`; `label` names
+    /// the scratch directory. Call [`Self::release_ports`] right before spawning QEMU.
+    pub fn new(profile: Profile, cmdline: &str, label: &str) -> Result<Self> {
+        let settings = Settings::from_env()?;
+        let kernel = kernel_build::existing_elf()?;
+        let scratch = ScratchDir::temporary(label)?;
+        let ports = PortBlock::reserve(NET_PORTS)?;
+        let machine = Machine::new(profile, kernel, &settings)
+            .cmdline([cmdline])
+            .scratch_dir(scratch.path())
+            .net_port_base(ports.base());
+        machine.prepare()?;
+        Ok(Self { machine, _scratch: scratch, ports: Some(ports) })
+    }
+
+    /// Closes the probe sockets so QEMU can bind the ports.
+    pub fn release_ports(&mut self) {
+        self.ports = None;
+    }
+}
+
+/// How a QEMU run ended, per the kernel↔xtask contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QemuExit {
+    /// Status 0: ACPI S5 poweroff (also a reset under `-no-reboot`).
+    PowerOff,
+    /// Status 33: the kernel wrote 0x10 to isa-debug-exit.
+    Success,
+    /// Status 35: the kernel wrote 0x11 (test failures, panic, fatal exception).
+    Failure,
+    /// Any other status (QEMU's own errors are 1).
+    Other(i32),
+    /// Killed by a signal.
+    Signal,
+}
+
+impl QemuExit {
+    /// Status 33 of isa-debug-exit.
+    pub const SUCCESS_CODE: i32 = (0x10 << 1) | 1;
+    /// Status 35 of isa-debug-exit.
+    pub const FAILURE_CODE: i32 = (0x11 << 1) | 1;
+
+    /// Decodes an exit code (`None` when killed by a signal).
+    pub fn from_code(code: Option<i32>) -> Self {
+        match code {
+            Some(0) => Self::PowerOff,
+            Some(Self::SUCCESS_CODE) => Self::Success,
+            Some(Self::FAILURE_CODE) => Self::Failure,
+            Some(c) => Self::Other(c),
+            None => Self::Signal,
+        }
+    }
+
+    /// Decodes a process status.
+    pub fn from_status(status: ExitStatus) -> Self {
+        Self::from_code(status.code())
+    }
+
+    /// The raw status, if QEMU exited normally.
+    pub fn code(self) -> Option<i32> {
+        match self {
+            Self::PowerOff => Some(0),
+            Self::Success => Some(Self::SUCCESS_CODE),
+            Self::Failure => Some(Self::FAILURE_CODE),
+            Self::Other(c) => Some(c),
+            Self::Signal => None,
+        }
+    }
+
+    /// `cargo xtask run`'s exit code: 0 for poweroff and success, 1 otherwise.
+    pub fn run_exit_code(self) -> i32 {
+        match self {
+            Self::PowerOff | Self::Success => 0,
+            _ => 1,
+        }
+    }
+
+    /// A sentence for the user.
+    pub fn describe(self) -> String {
+        match self {
+            Self::PowerOff => "QEMU exited with status 0 (ACPI poweroff)".into(),
+            Self::Success => "QEMU exited with status 33 (kernel reported success)".into(),
+            Self::Failure => {
+                "QEMU exited with status 35 (kernel reported failure: failed tests, panic or fatal exception)".into()
+            }
+            Self::Other(c) => format!("QEMU exited with status {c} (not a kernel exit code; QEMU error?)"),
+            Self::Signal => "QEMU was killed by a signal".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings::from_lookup(|_| None).unwrap()
+    }
+
+    fn standard() -> Machine {
+        Machine::new(Profile::Standard, "/k/ioxide-kernel", &settings())
+            .scratch_dir("/s")
+            .cmdline(["ktest", "loglevel=debug"])
+    }
+
+    /// The argument following `flag` at every occurrence.
+    fn values(args: &[String], flag: &str) -> Vec<String> {
+        args.windows(2).filter(|w| w[0] == flag).map(|w| w[1].clone()).collect()
+    }
+
+    #[test]
+    fn standard_machine_has_the_required_flags() {
+        let args = standard().args().unwrap();
+        let one = |flag: &str| {
+            let v = values(&args, flag);
+            assert_eq!(v.len(), 1, "{flag} in {args:?}");
+            v[0].clone()
+        };
+        assert_eq!(one("-machine"), "q35");
+        assert_eq!(one("-cpu"), "max");
+        assert_eq!(one("-accel"), "tcg");
+        assert_eq!(one("-smp"), "2");
+        assert_eq!(one("-m"), "512M");
+        assert_eq!(one("-kernel"), "/k/ioxide-kernel");
+        assert_eq!(one("-append"), "ktest loglevel=debug");
+        assert_eq!(one("-display"), "none");
+        assert_eq!(one("-vga"), "none");
+        assert_eq!(one("-nic"), "none");
+        assert_eq!(one("-serial"), "stdio");
+        assert_eq!(one("-monitor"), "none");
+        assert!(args.contains(&"-no-reboot".to_string()));
+
+        let devices = values(&args, "-device");
+        for d in [
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "edu",
+            "virtio-blk-pci,drive=vblk0",
+            "nvme,serial=ioxide-nvme0,drive=nvme0",
+            "e1000,netdev=net0,mac=52:54:00:12:34:56",
+            "virtio-net-pci,netdev=net1,mac=52:54:00:12:34:57",
+        ] {
+            assert!(devices.iter().any(|x| x == d), "missing -device {d}");
+        }
+        let drives = values(&args, "-drive");
+        assert_eq!(
+            drives,
+            ["if=none,id=vblk0,file=/s/vblk0.img,format=raw", "if=none,id=nvme0,file=/s/nvme0.img,format=raw"]
+        );
+    }
+
+    #[test]
+    fn netdevs_use_consecutive_ports_from_the_base() {
+        let args = standard().net_port_base(41000).args().unwrap();
+        let netdevs = values(&args, "-netdev");
+        assert_eq!(netdevs.len(), 2);
+        assert_eq!(
+            netdevs[0],
+            "dgram,id=net0,local.type=inet,local.host=127.0.0.1,local.port=41000,\
+             remote.type=inet,remote.host=127.0.0.1,remote.port=41001"
+        );
+        assert!(netdevs[1].starts_with("dgram,id=net1,"));
+        assert!(netdevs[1].contains("local.port=41002,"));
+        assert!(netdevs[1].ends_with("remote.port=41003"));
+        let default = standard().args().unwrap();
+        assert!(values(&default, "-netdev")[0].contains("local.port=40000,"));
+    }
+
+    #[test]
+    fn environment_overrides_reach_the_command_line() {
+        let s = Settings::from_lookup(|k| match k {
+            "IOXIDE_SMP" => Some("1".into()),
+            "IOXIDE_MEM" => Some("1G".into()),
+            "IOXIDE_ACCEL" => Some("kvm".into()),
+            _ => None,
+        })
+        .unwrap();
+        let m = Machine::new(Profile::Standard, "/k", &s);
+        let args = m.args().unwrap();
+        assert_eq!(values(&args, "-smp"), ["1"]);
+        assert_eq!(values(&args, "-m"), ["1G"]);
+        assert_eq!(values(&args, "-accel"), ["kvm"]);
+        assert_eq!(values(&args, "-cpu"), ["host"]);
+        assert_eq!(m.mem_bytes(), 1 << 30);
+    }
+
+    #[test]
+    fn empty_cmdline_is_still_appended() {
+        let m = Machine::new(Profile::Standard, "/k", &settings());
+        assert_eq!(values(&m.args().unwrap(), "-append"), [""]);
+        assert!(m.display().unwrap().contains("-append ''"));
+    }
+
+    #[test]
+    fn cmdline_words_are_split_on_whitespace() {
+        let m = Machine::new(Profile::Standard, "/k", &settings()).cmdline(["a  b", "", "c"]);
+        assert_eq!(m.cmdline_text(), "a b c");
+    }
+
+    #[test]
+    fn commas_in_image_paths_are_escaped() {
+        let m = standard().scratch_dir("/tmp/a,b");
+        let drives = values(&m.args().unwrap(), "-drive");
+        assert!(drives[0].contains("file=/tmp/a,,b/vblk0.img,"));
+    }
+
+    #[test]
+    fn display_is_shell_quoted() {
+        let text = standard().display().unwrap();
+        assert!(text.starts_with("qemu-system-x86_64 -machine q35 "));
+        assert!(text.contains("-append 'ktest loglevel=debug'"));
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("a,b=c"), "a,b=c");
+    }
+
+    #[test]
+    fn exit_statuses_map_per_the_contract() {
+        assert_eq!(QemuExit::from_code(Some(0)), QemuExit::PowerOff);
+        assert_eq!(QemuExit::from_code(Some(33)), QemuExit::Success);
+        assert_eq!(QemuExit::from_code(Some(35)), QemuExit::Failure);
+        assert_eq!(QemuExit::from_code(Some(1)), QemuExit::Other(1));
+        assert_eq!(QemuExit::from_code(None), QemuExit::Signal);
+        assert_eq!(QemuExit::PowerOff.run_exit_code(), 0);
+        assert_eq!(QemuExit::Success.run_exit_code(), 0);
+        assert_eq!(QemuExit::Failure.run_exit_code(), 1);
+        assert_eq!(QemuExit::Other(1).run_exit_code(), 1);
+        assert_eq!(QemuExit::Signal.run_exit_code(), 1);
+        for c in [0, 33, 35, 7] {
+            assert_eq!(QemuExit::from_code(Some(c)).code(), Some(c));
+        }
+    }
+
+    #[test]
+    fn scratch_dir_names_carry_the_pid() {
+        assert_eq!(scratch_dir_pid("session-1234-7"), Some(1234));
+        assert_eq!(scratch_dir_pid("piped-run-99-0"), Some(99));
+        assert_eq!(scratch_dir_pid("session-x-7"), None);
+        assert_eq!(scratch_dir_pid("session-12-x"), None);
+        assert_eq!(scratch_dir_pid("README"), None);
+    }
+
+    #[test]
+    fn prepare_creates_sparse_images_once() {
+        let dir = ScratchDir::temporary("unit-prepare").unwrap();
+        let m = standard().scratch_dir(dir.path());
+        m.prepare().unwrap();
+        for id in ["vblk0", "nvme0"] {
+            let meta = fs::metadata(dir.path().join(format!("{id}.img"))).unwrap();
+            assert_eq!(meta.len(), IMAGE_SIZE);
+        }
+        // A second prepare keeps existing contents.
+        let img = dir.path().join("vblk0.img");
+        fs::write(&img, b"data").unwrap();
+        m.prepare().unwrap();
+        assert_eq!(fs::read(&img).unwrap(), b"data");
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!path.exists());
+    }
+}
