@@ -80,10 +80,6 @@ pub fn emergency_print(args: fmt::Arguments) {
     }
 }
 
-pub fn stats() -> Option<uart16550::UartStats> {
-    CONSOLE.lock().as_ref().map(|u| u.stats())
-}
-
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => { $crate::console::print(format_args!($($arg)*)) };

@@ -31,7 +31,7 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
     // SAFETY: QEMU passed this address in ebx; the boot tables direct-map it.
     let boot = match unsafe { BootInfo::read(u64::from(start_info)) } {
         Ok(boot) => boot,
-        Err(e) => panic!("bad PVH start info: {e:?}"),
+        Err(e) => panic!("bad PVH start info: {e}"),
     };
     let args = cmdline::parse(boot.cmdline());
     time::calibrate_tsc();

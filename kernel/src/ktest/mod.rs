@@ -74,6 +74,8 @@ macro_rules! check_eq {
 }
 
 fn registry() -> &'static [KTest] {
+    // Linker-script symbols, never called: the FFI lint does not apply.
+    #[allow(improper_ctypes)]
     extern "C" {
         static __ktests_start: KTest;
         static __ktests_end: KTest;

@@ -97,9 +97,6 @@ impl Pages {
     pub fn phys(&self) -> PhysAddr {
         self.phys
     }
-    pub fn order(&self) -> usize {
-        self.order
-    }
     pub fn len(&self) -> u64 {
         PAGE_SIZE << self.order
     }

@@ -110,7 +110,3 @@ pub fn bytes_in_use() -> u64 {
     let small: u64 = KMALLOC_CACHES.iter().map(|c| (c.stats().objects_inuse * c.object_size()) as u64).sum();
     small + LARGE.pages_inuse.load(Ordering::Relaxed) * PAGE_SIZE
 }
-
-pub fn kmalloc_caches() -> &'static [SlabCache] {
-    &KMALLOC_CACHES
-}

@@ -65,7 +65,6 @@ fn vmap_free(start: VirtAddr, len: u64) {
 /// An uncached mapping of device memory; unmapped on drop.
 pub struct IoMem {
     window: MmioWindow,
-    phys: PhysAddr,
     virt: VirtAddr,
     len: u64,
 }
@@ -110,7 +109,7 @@ pub fn ioremap(phys: PhysAddr, len: u64) -> Result<IoMem, MmError> {
     // SAFETY: [virt, virt+len) was just mapped uncached to the device and
     // stays mapped until the IoMem (which owns the window) is dropped.
     let window = unsafe { MmioWindow::new(start, len as usize) };
-    Ok(IoMem { window, phys, virt, len })
+    Ok(IoMem { window, virt, len })
 }
 
 fn unmap_pages(virt: VirtAddr, len: u64) {
@@ -122,17 +121,8 @@ fn unmap_pages(virt: VirtAddr, len: u64) {
 }
 
 impl IoMem {
-    pub fn phys(&self) -> PhysAddr {
-        self.phys
-    }
     pub fn virt(&self) -> VirtAddr {
         self.virt
-    }
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 

@@ -88,13 +88,13 @@ ktest! {
         pages.as_mut_slice()[8..16].copy_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
         check_eq!(probe_read_u64(virt + 8), Ok(0x1122_3344_5566_7788));
         // The kernel image is identity-mapped.
-        let here = direct_map_round_trips as usize as u64;
+        let here = direct_map_round_trips as *const () as usize as u64;
         check_eq!(virt_to_phys(here), Some(here));
         check_eq!(paging::translate(here).map(|t| t.phys), Some(here));
     }
 
     fn kernel_image_permissions() {
-        let text = paging::translate(kernel_image_permissions as usize as u64).ok_or("text unmapped")?;
+        let text = paging::translate(kernel_image_permissions as *const () as usize as u64).ok_or("text unmapped")?;
         check!(text.flags.executable() && !text.flags.writable(), "text must be R-X: {:?}", text.flags);
         static DATA: u64 = 7;
         let rodata = paging::translate(&DATA as *const u64 as u64).ok_or("rodata unmapped")?;
@@ -167,7 +167,7 @@ ktest! {
             let addr = ptr as usize;
             // SAFETY: as above.
             unsafe { alloc::alloc::dealloc(ptr, layout) };
-            check!(addr % align == 0, "{addr:#x} not aligned to {align}");
+            check!(addr.is_multiple_of(align), "{addr:#x} not aligned to {align}");
         }
     }
 
@@ -187,7 +187,7 @@ ktest! {
         let a = CACHE.alloc().map_err(|e| alloc::format!("{e}"))?;
         let b = CACHE.alloc().map_err(|e| alloc::format!("{e}"))?;
         check!(a != b);
-        check!(a.as_ptr() as usize % 16 == 0, "misaligned object");
+        check!((a.as_ptr() as usize).is_multiple_of(16), "misaligned object");
         check_eq!(CACHE.stats().objects_inuse, 2);
         CACHE.free(a).map_err(|e| alloc::format!("{e}"))?;
         let c = CACHE.alloc().map_err(|e| alloc::format!("{e}"))?;

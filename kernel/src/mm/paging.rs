@@ -27,7 +27,6 @@ use crate::arch::pvh::{MemoryKind, MemoryRegion};
 pub mod pte {
     pub const PRESENT: u64 = 1 << 0;
     pub const WRITABLE: u64 = 1 << 1;
-    pub const USER: u64 = 1 << 2;
     /// Page-level write-through.
     pub const PWT: u64 = 1 << 3;
     /// Page-level cache disable: with PWT, selects UC in the default PAT.
@@ -172,10 +171,10 @@ impl AddressSpace {
     }
 
     fn map(&mut self, virt: VirtAddr, phys: PhysAddr, size: PageSize, flags: Flags) -> Result<(), MmError> {
-        if virt % size.bytes() != 0 {
+        if !virt.is_multiple_of(size.bytes()) {
             return Err(MmError::Misaligned(virt));
         }
-        if phys % size.bytes() != 0 {
+        if !phys.is_multiple_of(size.bytes()) {
             return Err(MmError::Misaligned(phys));
         }
         let slot = self.leaf_slot_create(virt, size)?;
@@ -221,7 +220,7 @@ impl AddressSpace {
 
     fn unmap(&mut self, virt: VirtAddr) -> Result<Translation, MmError> {
         let old = self.translate(virt).ok_or(MmError::NotMapped(virt))?;
-        if virt % old.size.bytes() != 0 {
+        if !virt.is_multiple_of(old.size.bytes()) {
             return Err(MmError::Misaligned(virt));
         }
         let (slot, _) = self.leaf(virt).ok_or(MmError::NotMapped(virt))?;
@@ -251,20 +250,6 @@ pub fn map(virt: VirtAddr, phys: PhysAddr, size: PageSize, flags: Flags) -> Resu
     KERNEL_SPACE.lock().map(virt, phys, size, flags)
 }
 
-/// Maps a range (see [`AddressSpace::map_range`]); on failure, undoes what it mapped.
-pub fn map_range(virt: VirtAddr, phys: PhysAddr, len: u64, flags: Flags) -> Result<(), MmError> {
-    let mut space = KERNEL_SPACE.lock();
-    space.map_range(virt, phys, len, flags).inspect_err(|_| {
-        let mut off = 0;
-        while off < len {
-            match space.unmap(virt + off) {
-                Ok(t) => off += t.size.bytes(),
-                Err(_) => off += PAGE_SIZE,
-            }
-        }
-    })
-}
-
 /// Removes the mapping of the page at `virt` and flushes its TLB entry.
 pub fn unmap(virt: VirtAddr) -> Result<Translation, MmError> {
     KERNEL_SPACE.lock().unmap(virt)
@@ -277,11 +262,6 @@ pub fn translate(virt: VirtAddr) -> Option<Translation> {
 
 pub fn stats() -> PagingStats {
     KERNEL_SPACE.lock().stats
-}
-
-/// Physical address of the kernel PML4 (for CR3 on other CPUs).
-pub fn kernel_pml4() -> PhysAddr {
-    KERNEL_SPACE.lock().pml4
 }
 
 extern "C" {

@@ -130,10 +130,6 @@ impl SlabCache {
         }
     }
 
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
     pub fn object_size(&self) -> usize {
         self.object_size
     }
@@ -190,7 +186,7 @@ impl SlabCache {
         let addr = obj.as_ptr() as usize;
         let slab = (addr & !(self.slab_bytes() - 1)) as *mut SlabHeader;
         let offset = addr - slab as usize;
-        if offset < self.first_offset || (offset - self.first_offset) % self.object_size != 0 {
+        if offset < self.first_offset || !(offset - self.first_offset).is_multiple_of(self.object_size) {
             return Err(MmError::InvalidArgument("not an object start"));
         }
         if (offset - self.first_offset) / self.object_size >= self.capacity {
@@ -203,7 +199,7 @@ impl SlabCache {
         // memory-wise, and the magic/owner check rejects non-slabs before we
         // trust anything else in it.
         unsafe {
-            if (*slab).magic != SLAB_MAGIC || (*slab).cache != self as *const _ {
+            if (*slab).magic != SLAB_MAGIC || !core::ptr::eq((*slab).cache, self) {
                 return Err(MmError::InvalidArgument("not a slab of this cache"));
             }
             let obj = obj.as_ptr().cast::<FreeObject>();

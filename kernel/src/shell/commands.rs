@@ -105,16 +105,17 @@ fn meminfo(args: &[&str]) -> Result<(), String> {
     );
     println!("slab caches:");
     println!(
-        "  {:<16} {:>6} {:>6} {:>5} {:>6} {:>8} {:>8} {:>8} {:>5}",
-        "name", "objsz", "inuse", "slabs", "perslb", "allocs", "frees", "failed", "bad"
+        "  {:<16} {:>6} {:>6} {:>5} {:>5} {:>6} {:>8} {:>8} {:>8} {:>5}",
+        "name", "objsz", "inuse", "slabs", "order", "perslb", "allocs", "frees", "failed", "bad"
     );
     slab::for_each(|s| {
         println!(
-            "  {:<16} {:>6} {:>6} {:>5} {:>6} {:>8} {:>8} {:>8} {:>5}",
+            "  {:<16} {:>6} {:>6} {:>5} {:>5} {:>6} {:>8} {:>8} {:>8} {:>5}",
             s.name,
             s.object_size,
             s.objects_inuse,
             s.slabs,
+            s.slab_order,
             s.objects_per_slab,
             s.allocs,
             s.frees,

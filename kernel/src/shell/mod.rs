@@ -29,11 +29,9 @@ fn read_line(buf: &mut [u8; LINE_MAX]) -> usize {
                 console::write_bytes(b"\r\n");
                 return len;
             }
-            0x7f | 0x08 => {
-                if len > 0 {
-                    len -= 1;
-                    console::write_bytes(b"\x08 \x08");
-                }
+            0x7f | 0x08 if len > 0 => {
+                len -= 1;
+                console::write_bytes(b"\x08 \x08");
             }
             0x15 => {
                 // Ctrl-U

@@ -11,7 +11,7 @@ const MAX_FRAMES: usize = 16;
 pub fn write(f: &mut fmt::Formatter<'_>, mut rbp: u64) -> fmt::Result {
     write!(f, "  backtrace:")?;
     for _ in 0..MAX_FRAMES {
-        if rbp == 0 || rbp % 8 != 0 {
+        if rbp == 0 || !rbp.is_multiple_of(8) {
             break;
         }
         let (Ok(next), Ok(ret)) = (probe_read_u64(rbp), probe_read_u64(rbp + 8)) else {

@@ -78,6 +78,15 @@ pub enum BootInfoError {
     NoMemoryMap,
 }
 
+impl core::fmt::Display for BootInfoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BootInfoError::BadMagic(m) => write!(f, "magic {m:#x}, expected {START_INFO_MAGIC:#x}"),
+            BootInfoError::NoMemoryMap => write!(f, "no memory map (start info version 0?)"),
+        }
+    }
+}
+
 /// What the kernel keeps from the start info.
 pub struct BootInfo {
     pub rsdp: PhysAddr,
