@@ -155,3 +155,31 @@ pub fn for_each_line(mut f: impl FnMut(&[u8])) {
         f(&line[..n]);
     }
 }
+
+mod ktests {
+    use super::{Ring, RING_SIZE};
+    use crate::{check, check_eq, ktest};
+
+    ktest! {
+        fn dmesg_ring_drops_whole_oldest_lines() {
+            // A private ring (the global one holds the boot log).
+            let mut ring = alloc::boxed::Box::new(Ring { buf: [0; RING_SIZE], start: 0, len: 0 });
+            let line = [b'x'; 100];
+            let mut dropped = 0;
+            for i in 0..(RING_SIZE / 100 + 10) {
+                let mut l = line;
+                l[0] = b'0' + (i % 10) as u8;
+                l[99] = b'\n';
+                dropped += ring.push(&l);
+            }
+            check_eq!(dropped, 10);
+            check!(ring.len <= RING_SIZE);
+            // 655 lines of 100 bytes fit; the 10 oldest went, whole: the front
+            // is the start of line 10.
+            check_eq!(ring.len, 655 * 100);
+            check_eq!(ring.byte(0), b'0');
+            check_eq!(ring.byte(1), b'x');
+            check_eq!(ring.byte(ring.len - 1), b'\n');
+        }
+    }
+}

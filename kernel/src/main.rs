@@ -37,6 +37,9 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
     time::calibrate_tsc();
     klog::init(args.log_level);
     log::info!("ioxide {} booting, command line \"{}\"", env!("CARGO_PKG_VERSION"), boot.cmdline());
+    for word in cmdline::unknown_words(boot.cmdline()) {
+        log::warn!("ignoring unknown command-line word '{word}'");
+    }
     if let Err(e) = console {
         log::warn!("COM1 self-test failed: {e}");
     }

@@ -44,3 +44,30 @@ pub fn find_s5_sleep_type(aml: &[u8]) -> Option<u8> {
         _ => None,
     }
 }
+
+mod ktests {
+    use super::find_s5_sleep_type;
+    use crate::{check_eq, ktest};
+
+    ktest! {
+        fn s5_package_forms() {
+            // Name(_S5, Package(4) { 0x05, 0, 0, 0 }) with a BytePrefix value.
+            check_eq!(find_s5_sleep_type(b"\x10\x08_S5_\x12\x0a\x04\x0a\x05\x00\x00\x00"), Some(5));
+            // QEMU's form: ZeroOp elements, root-prefixed name.
+            check_eq!(find_s5_sleep_type(b"\x08\\_S5_\x12\x06\x04\x00\x00\x00\x00"), Some(0));
+            // OneOp.
+            check_eq!(find_s5_sleep_type(b"\x08_S5_\x12\x06\x04\x01\x00\x00\x00"), Some(1));
+            // A method call named _S5_, not a Name: not ours to interpret.
+            check_eq!(find_s5_sleep_type(b"\x14_S5_\x12\x06\x04\x01"), None);
+            // Truncated and absent.
+            check_eq!(find_s5_sleep_type(b"\x08_S5_\x12"), None);
+            check_eq!(find_s5_sleep_type(b"no sleep states here"), None);
+        }
+
+        fn s5_found_in_this_machines_dsdt() {
+            let info = crate::acpi::info().ok_or("ACPI not parsed")?;
+            check_eq!(info.s5_sleep_type, Some(0));
+            check_eq!(info.pm1a_control_port, Some(0x604));
+        }
+    }
+}
