@@ -8,8 +8,8 @@
 
 use core::fmt::{self, Write};
 
+use crate::sync::SpinLockIrq;
 use hal::pio::PortWindow;
-use spin::Mutex;
 use uart16550::{Config, Uart16550};
 
 const COM1_BASE: u16 = 0x3f8;
@@ -20,7 +20,7 @@ const COM1_PORTS: u16 = 8;
 /// polled console gains nothing from the FIFO on input anyway.
 const CONSOLE_CONFIG: Config = Config { baud: 115_200, fifo: None };
 
-static CONSOLE: Mutex<Option<Uart16550<PortWindow>>> = Mutex::new(None);
+static CONSOLE: SpinLockIrq<Option<Uart16550<PortWindow>>> = SpinLockIrq::new(None);
 
 fn com1_window() -> PortWindow {
     // SAFETY: ports 0x3f8..0x400 are COM1 on every PC (and on q35); the

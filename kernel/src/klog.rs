@@ -9,8 +9,8 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::sync::SpinLockIrq;
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use spin::Mutex;
 
 use crate::time;
 
@@ -51,7 +51,7 @@ impl Ring {
     }
 }
 
-static RING: Mutex<Ring> = Mutex::new(Ring { buf: [0; RING_SIZE], start: 0, len: 0 });
+static RING: SpinLockIrq<Ring> = SpinLockIrq::new(Ring { buf: [0; RING_SIZE], start: 0, len: 0 });
 
 pub struct LogStats {
     pub lines: AtomicU64,

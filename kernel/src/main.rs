@@ -12,12 +12,17 @@ mod acpi;
 mod arch;
 mod cmdline;
 mod console;
+mod irq;
 mod klog;
 mod ktest;
 mod mm;
+mod percpu;
 mod power;
+mod sched;
 mod shell;
+mod sync;
 mod time;
+mod timer;
 
 use arch::pvh::BootInfo;
 
@@ -26,6 +31,7 @@ use arch::pvh::BootInfo;
 #[no_mangle]
 pub extern "C" fn kernel_entry(start_info: u32) -> ! {
     time::mark_boot();
+    percpu::init_cpu(0, 0);
     arch::init_boot_cpu();
     let console = console::init();
     // SAFETY: QEMU passed this address in ebx; the boot tables direct-map it.
@@ -61,6 +67,18 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
         ),
         Err(e) => log::error!("ACPI: {e}"),
     }
+
+    sched::init_cpu("init");
+    irq::init();
+    timer::init();
+    percpu::set_online();
+    irq::softirq::start_ksoftirqd();
+    if let Err(e) = arch::apic::start_tick(time::HZ) {
+        log::error!("no timer tick: {e}");
+    }
+    arch::cpu::enable_interrupts();
+    let aps = arch::smp::boot_aps();
+    log::info!("{} CPUs online", aps + 1);
 
     let init_ns = time::uptime_ns();
     log::info!("kernel init done in {}.{:03} ms", init_ns / 1_000_000, (init_ns / 1000) % 1000);

@@ -82,3 +82,39 @@ pub fn ticks_to_ns(ticks: u64) -> u64 {
 pub fn uptime_ns() -> u64 {
     ticks_to_ns(ticks_since_boot())
 }
+
+/// Timer interrupts per second on each CPU (Linux's `HZ`).
+pub const HZ: u64 = 100;
+
+/// Ticks since the tick started on the boot CPU (Linux's `jiffies`).
+static JIFFIES: AtomicU64 = AtomicU64::new(0);
+
+pub fn jiffies() -> u64 {
+    JIFFIES.load(Ordering::Relaxed)
+}
+
+/// The periodic timer interrupt (hard-IRQ context): advance time, let the
+/// timer softirq run due timers, and end the running thread's time slice
+/// if another thread is waiting for this CPU.
+pub fn tick() {
+    let me = crate::percpu::this_cpu();
+    me.ticks.fetch_add(1, Ordering::Relaxed);
+    if me.cpu() == 0 {
+        JIFFIES.fetch_add(1, Ordering::Relaxed);
+    }
+    crate::timer::on_tick();
+    if me.sched.has_waiting() {
+        me.need_resched.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Busy-waits `us` microseconds on the calibrated TSC (Linux's `udelay`):
+/// for the short, fixed waits hardware sequences demand (INIT–SIPI).
+pub fn udelay(us: u64) {
+    let hz = tsc_hz().max(1);
+    let ticks = deferred::delay::ticks_for_us(us, hz);
+    let start = rdtsc();
+    while rdtsc().wrapping_sub(start) < ticks {
+        crate::arch::cpu::pause();
+    }
+}

@@ -46,20 +46,32 @@
 //!
 //! # Modes
 //!
-//! This is polled mode: interrupts are disabled (IER = 0) and the CPU spins.
-//! [`Uart16550::set_interrupts`] and [`Uart16550::interrupt_id`] are the two
-//! register-level pieces the interrupt-driven mode is built from.
+//! After [`init`](Uart16550::init) the UART is in polled mode: interrupts are
+//! disabled (IER = 0) and the CPU spins on LSR. That is what an early console
+//! needs — it works before there is an interrupt controller, and in a panic.
+//!
+//! [`Uart16550::enable_irq_mode`] switches to the interrupt-driven mode of
+//! [`irq_mode`]: the chip raises its interrupt line when bytes arrive or the
+//! transmitter wants more, [`Uart16550::handle_interrupt`] moves bytes between
+//! the chip and two [`ByteRing`]s, and readers and writers only touch the
+//! rings. [`Uart16550::set_interrupts`] and [`Uart16550::interrupt_id`] are the
+//! register-level pieces it is built from.
 
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod irq_mode;
 pub mod regs;
+pub mod ring;
 
 use core::fmt;
 
 use hal::{IoError, RegisterWindow};
 use regs::{fcr, iir, lcr, lsr, mcr};
+
+pub use irq_mode::{IrqOutcome, IRQ_LOOP_LIMIT};
+pub use ring::ByteRing;
 
 /// How many times a wait reads LSR before giving up with [`Error::Timeout`].
 ///
@@ -298,6 +310,20 @@ pub struct UartStats {
     pub framing_errors: u64,
     /// LSR reads reporting a break condition.
     pub breaks: u64,
+    /// [`handle_interrupt`](Uart16550::handle_interrupt) calls that found this
+    /// UART's interrupt pending (Linux's count in `/proc/interrupts`, per device).
+    pub interrupts: u64,
+    /// `handle_interrupt` calls that found nothing pending: another device's
+    /// interrupt on a shared line, or a spurious one.
+    pub not_mine: u64,
+    /// Bytes read from the chip in interrupt mode that did not fit into the
+    /// receive ring and were thrown away (the chip's FIFO is drained anyway).
+    pub rx_dropped: u64,
+    /// `handle_interrupt` calls that stopped at [`IRQ_LOOP_LIMIT`] rounds with
+    /// the chip still reporting interrupts: a stuck or misbehaving device.
+    pub stuck_loops: u64,
+    /// THR-empty interrupts served (each refills the TX FIFO from the ring).
+    pub thre_interrupts: u64,
 }
 
 impl UartStats {
@@ -324,6 +350,10 @@ pub struct Uart16550<W> {
     early_rx: [u8; regs::FIFO_DEPTH],
     early_len: usize,
     early_pos: usize,
+    /// What the driver last wrote to IER. Interrupt mode flips IER.THRE on and
+    /// off per burst; keeping a copy saves a bus read per flip (and IER is not
+    /// worth reading back in an interrupt handler).
+    ier: u8,
 }
 
 impl<W: RegisterWindow> Uart16550<W> {
@@ -344,6 +374,7 @@ impl<W: RegisterWindow> Uart16550<W> {
             early_rx: [0; regs::FIFO_DEPTH],
             early_len: 0,
             early_pos: 0,
+            ier: InterruptEnable::NONE.bits(),
         })
     }
 
@@ -362,7 +393,7 @@ impl<W: RegisterWindow> Uart16550<W> {
             None => 0,
         };
         self.write(regs::FCR, fcr)?;
-        self.write(regs::IER, InterruptEnable::NONE.bits())?;
+        self.write_ier(InterruptEnable::NONE.bits())?;
         self.set_divisor(divisor)?;
         self.write(regs::LCR, lcr::MODE_8N1)?;
         self.write(regs::MCR, mcr::DTR | mcr::RTS | mcr::OUT2)?;
@@ -411,9 +442,8 @@ impl<W: RegisterWindow> Uart16550<W> {
     /// Line errors reported alongside are counted in [`stats`](Self::stats); the
     /// byte is returned regardless (a break arrives as a `0x00` byte).
     pub fn try_read_byte(&mut self) -> Result<Option<u8>, Error> {
-        if self.early_pos < self.early_len {
-            self.early_pos += 1;
-            return Ok(Some(self.early_rx[self.early_pos - 1]));
+        if let Some(byte) = self.pop_early_rx() {
+            return Ok(Some(byte));
         }
         if self.read_lsr()? & lsr::DR == 0 {
             return Ok(None);
@@ -423,12 +453,25 @@ impl<W: RegisterWindow> Uart16550<W> {
         Ok(Some(byte))
     }
 
+    /// The oldest saved byte not yet handed out.
+    fn pop_early_rx(&mut self) -> Option<u8> {
+        let byte = *self.early_rx[..self.early_len].get(self.early_pos)?;
+        self.early_pos += 1;
+        Some(byte)
+    }
+
     /// Moves bytes waiting in RBR/the RX FIFO into `early_rx` (bounded by
-    /// its size, which is the FIFO depth).
+    /// its size, which is the FIFO depth), behind any saved bytes not yet
+    /// handed out.
     fn save_early_rx(&mut self) -> Result<(), Error> {
         // An absent UART reads as all ones: DR "set" forever. Leave that to
         // the self-test instead of saving sixteen 0xff bytes.
         const FLOATING_BUS: u8 = 0xff;
+        // Called again by `enable_irq_mode`: reuse the room of bytes already
+        // handed out.
+        self.early_rx.copy_within(self.early_pos..self.early_len, 0);
+        self.early_len -= self.early_pos;
+        self.early_pos = 0;
         while self.early_len < self.early_rx.len() {
             let status = self.read_lsr()?;
             if status == FLOATING_BUS || status & lsr::DR == 0 {
@@ -443,7 +486,7 @@ impl<W: RegisterWindow> Uart16550<W> {
 
     /// Programs IER: which events raise the UART's interrupt line.
     pub fn set_interrupts(&mut self, enable: InterruptEnable) -> Result<(), Error> {
-        self.write(regs::IER, enable.bits())
+        self.write_ier(enable.bits())
     }
 
     /// Reads IIR: the highest-priority pending interrupt. Reading IIR is itself
@@ -466,6 +509,13 @@ impl<W: RegisterWindow> Uart16550<W> {
     /// The register window (e.g. for its access counters).
     pub fn window(&self) -> &W {
         &self.regs
+    }
+
+    /// Writes IER and remembers the value (see the `ier` field).
+    fn write_ier(&mut self, bits: u8) -> Result<(), Error> {
+        self.write(regs::IER, bits)?;
+        self.ier = bits;
+        Ok(())
     }
 
     fn read(&self, reg: usize) -> Result<u8, Error> {

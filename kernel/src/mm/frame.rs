@@ -6,13 +6,13 @@
 //! from here. Frames are handed out as physical addresses; their contents
 //! are reached through the direct map.
 
+use crate::sync::SpinLock;
 use buddy::{BuddyAllocator, BuddyStats, PageMeta};
-use spin::Mutex;
 
 use super::{memblock, phys_to_virt, MmError, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::arch::pvh::{MemoryKind, MemoryRegion};
 
-static FRAMES: Mutex<Option<BuddyAllocator<'static>>> = Mutex::new(None);
+static FRAMES: SpinLock<Option<BuddyAllocator<'static>>> = SpinLock::new(None);
 
 /// Takes over from memblock: sizes the page array to the highest RAM frame,
 /// carves it out of memblock, then frees every range memblock has left.

@@ -18,14 +18,15 @@ use core::ops::Deref;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::sync::SpinLock;
+use hal::io::{IoError, IoStatsSnapshot, RegisterWindow};
 use hal::mmio::MmioWindow;
-use spin::Mutex;
 
 use super::paging::{self, Flags, PageSize};
 use super::{align_down, align_up, MmError, PhysAddr, VirtAddr, PAGE_SIZE, VMAP_BASE, VMAP_SIZE};
 
 /// Free virtual ranges (start, len) of the vmap area, sorted by start.
-static VMAP_FREE: Mutex<Vec<(VirtAddr, u64)>> = Mutex::new(Vec::new());
+static VMAP_FREE: SpinLock<Vec<(VirtAddr, u64)>> = SpinLock::new(Vec::new());
 static VMAP_INIT: spin::Once = spin::Once::new();
 
 pub static LIVE_MAPPINGS: AtomicU64 = AtomicU64::new(0);
@@ -123,6 +124,41 @@ fn unmap_pages(virt: VirtAddr, len: u64) {
 impl IoMem {
     pub fn virt(&self) -> VirtAddr {
         self.virt
+    }
+}
+
+/// Drivers take an `IoMem` as their register window: it owns the mapping
+/// and delegates every access to the bounds-checked `MmioWindow`.
+impl RegisterWindow for IoMem {
+    fn size(&self) -> usize {
+        self.window.size()
+    }
+    fn stats(&self) -> IoStatsSnapshot {
+        self.window.stats()
+    }
+    fn read_u8(&self, offset: usize) -> Result<u8, IoError> {
+        self.window.read_u8(offset)
+    }
+    fn read_u16(&self, offset: usize) -> Result<u16, IoError> {
+        self.window.read_u16(offset)
+    }
+    fn read_u32(&self, offset: usize) -> Result<u32, IoError> {
+        self.window.read_u32(offset)
+    }
+    fn read_u64(&self, offset: usize) -> Result<u64, IoError> {
+        self.window.read_u64(offset)
+    }
+    fn write_u8(&self, offset: usize, value: u8) -> Result<(), IoError> {
+        self.window.write_u8(offset, value)
+    }
+    fn write_u16(&self, offset: usize, value: u16) -> Result<(), IoError> {
+        self.window.write_u16(offset, value)
+    }
+    fn write_u32(&self, offset: usize, value: u32) -> Result<(), IoError> {
+        self.window.write_u32(offset, value)
+    }
+    fn write_u64(&self, offset: usize, value: u64) -> Result<(), IoError> {
+        self.window.write_u64(offset, value)
     }
 }
 

@@ -9,7 +9,7 @@
 //! receives exactly the ranges that are left, so nothing is lost or
 //! handed out twice.
 
-use spin::Mutex;
+use crate::sync::SpinLock;
 
 use super::{align_down, align_up, kernel_image, MmError, PhysAddr, BOOT_MAPPED_LIMIT, PAGE_SIZE};
 use crate::arch::pvh::{MemoryKind, MemoryRegion, MAX_MEMMAP_ENTRIES};
@@ -31,7 +31,7 @@ pub struct Memblock {
     retired: bool,
 }
 
-static MEMBLOCK: Mutex<Memblock> = Mutex::new(Memblock {
+static MEMBLOCK: SpinLock<Memblock> = SpinLock::new(Memblock {
     free: [Range { start: 0, end: 0 }; MAX_MEMMAP_ENTRIES + 1],
     count: 0,
     allocated_bytes: 0,

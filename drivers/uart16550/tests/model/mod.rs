@@ -14,9 +14,26 @@
 //! the byte and counts it in `tx_overflows`: a driver that does not wait for
 //! THRE is caught.
 //!
+//! **Interrupts.** The chip's interrupt output ([`Uart16550Model::irq_asserted`])
+//! follows the priority table of PC16550D §8.6: line status (cleared by
+//! reading LSR), received data at the trigger level (cleared by reading the
+//! FIFO below it), character timeout (bytes below the trigger, four character
+//! times with nothing received or read; cleared by reading RBR), THR empty
+//! (raised when the TX FIFO runs empty with IER.THRE set, or when IER.THRE is
+//! turned on with it empty; cleared by an IIR read that reports it or a THR
+//! write) and modem status (cleared by reading MSR). On a PC the output reaches
+//! the interrupt controller only through the OUT2 gate
+//! ([`Uart16550Model::irq_reaches_pic`]). Two misbehaving variants exist for
+//! tests: a level-triggered THRE source, as on UARTs whose TX interrupt means
+//! "FIFO empty" rather than "FIFO became empty" ([`Uart16550Model::with_level_thre`]),
+//! and an IIR stuck at one value ([`Uart16550Model::stuck_iir`]).
+//!
 //! **Independence.** Offsets and bits are written out here from the datasheet
 //! rather than imported from the driver's `regs` module, so a wrong constant
 //! in the driver is not silently mirrored by the model.
+
+// Each test binary (`uart.rs`, `irq_mode.rs`) uses a different part of the model.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 
@@ -33,6 +50,7 @@ const MSR: usize = 6;
 const SCR: usize = 7;
 
 const LCR_DLAB: u8 = 0x80;
+const MCR_OUT2: u8 = 0x08;
 const MCR_LOOP: u8 = 0x10;
 
 const LSR_DR: u8 = 0x01;
@@ -58,6 +76,8 @@ const IIR_MODEM: u8 = 0x00;
 const IIR_FIFOS: u8 = 0xc0;
 
 const FIFO_DEPTH: usize = 16;
+/// Character times without RX activity before a character timeout [PC16550D §8.6].
+const TIMEOUT_CHARS: u32 = 4;
 
 /// An error the receiver attaches to a received character.
 #[derive(Clone, Copy, Debug)]
@@ -100,6 +120,9 @@ pub struct Uart16550Model {
     pub tx_overflows: usize,
     /// Received bytes dropped because the RX FIFO was full.
     pub rx_overruns: usize,
+    /// When set, every IIR read returns this value and clears nothing: a
+    /// wedged or non-16550 device whose interrupt never goes away.
+    pub stuck_iir: Option<u8>,
 
     has_fifos: bool,
     rx: VecDeque<RxChar>,
@@ -108,7 +131,11 @@ pub struct Uart16550Model {
     /// OE/PE/FE/BI as LSR will report them; reading LSR clears them.
     lsr_errors: u8,
     thre_interrupt: bool,
+    /// THRE as a level ("TX FIFO is empty") instead of a latch.
+    thre_level: bool,
     rx_timeout: bool,
+    /// Character times since a byte was last received or read.
+    rx_idle_chars: u32,
     msr_deltas: u8,
     auto_tick: Option<u32>,
     reads_since_tick: u32,
@@ -130,13 +157,16 @@ impl Uart16550Model {
             transmitted: Vec::new(),
             tx_overflows: 0,
             rx_overruns: 0,
+            stuck_iir: None,
             has_fifos: true,
             rx: VecDeque::new(),
             tx: VecDeque::new(),
             shift_register: None,
             lsr_errors: 0,
             thre_interrupt: false,
+            thre_level: false,
             rx_timeout: false,
+            rx_idle_chars: 0,
             msr_deltas: 0,
             auto_tick: None,
             reads_since_tick: 0,
@@ -147,6 +177,13 @@ impl Uart16550Model {
     /// byte each, and IIR bits 7:6 read 0.
     pub fn new_16450() -> Self {
         Uart16550Model { has_fifos: false, ..Self::new() }
+    }
+
+    /// A UART whose THRE interrupt is a level: pending for as long as IER.THRE
+    /// is set and the TX FIFO is empty, whatever IIR reads happen.
+    pub fn with_level_thre(mut self) -> Self {
+        self.thre_level = true;
+        self
     }
 
     /// The line advances one character time every `reads` register reads.
@@ -162,17 +199,42 @@ impl Uart16550Model {
 
     /// One character time: the shift register finishes its byte (onto the
     /// wire, or back to the receiver in loopback) and takes the next one from
-    /// the TX FIFO.
+    /// the TX FIFO; bytes waiting below the RX trigger age towards a
+    /// character timeout.
     pub fn tick(&mut self) {
         if let Some(byte) = self.shift_register.take() {
             self.shift_out(byte);
         }
         if let Some(next) = self.tx.pop_front() {
             self.shift_register = Some(next);
-            if self.tx.is_empty() {
+            if self.tx.is_empty() && self.ier & IER_THRE != 0 {
                 self.thre_interrupt = true;
             }
         }
+        if self.fifo_enabled && !self.rx.is_empty() {
+            self.rx_idle_chars += 1;
+            if self.rx_idle_chars >= TIMEOUT_CHARS {
+                self.rx_timeout = true;
+            }
+        }
+    }
+
+    /// Ticks `n` character times.
+    pub fn tick_n(&mut self, n: usize) {
+        (0..n).for_each(|_| self.tick());
+    }
+
+    /// The chip's interrupt output (INTRPT): some enabled source is pending.
+    pub fn irq_asserted(&self) -> bool {
+        match self.stuck_iir {
+            Some(iir) => iir & IIR_NONE == 0,
+            None => self.pending_interrupt() != IIR_NONE,
+        }
+    }
+
+    /// What a PC's interrupt controller sees: the output, gated by MCR.OUT2.
+    pub fn irq_reaches_pic(&self) -> bool {
+        self.irq_asserted() && self.mcr & MCR_OUT2 != 0
     }
 
     /// Ticks until everything queued has been sent.
@@ -262,6 +324,7 @@ impl Uart16550Model {
             return;
         }
         self.rx.push_back(RxChar { byte, errors });
+        self.rx_idle_chars = 0;
         if self.rx.len() == 1 {
             self.surface_head_errors();
         }
@@ -288,6 +351,7 @@ impl Uart16550Model {
     fn read_rbr(&mut self) -> u8 {
         let byte = self.rx.pop_front().map_or(0, |c| c.byte);
         self.rx_timeout = false;
+        self.rx_idle_chars = 0;
         self.surface_head_errors();
         byte
     }
@@ -319,7 +383,7 @@ impl Uart16550Model {
             IIR_RX
         } else if enabled(IER_RX) && self.rx_timeout {
             IIR_TIMEOUT
-        } else if enabled(IER_THRE) && self.thre_interrupt {
+        } else if enabled(IER_THRE) && self.thre_pending() {
             IIR_THRE
         } else if enabled(IER_MODEM) && self.msr_deltas != 0 {
             IIR_MODEM
@@ -328,7 +392,18 @@ impl Uart16550Model {
         }
     }
 
+    fn thre_pending(&self) -> bool {
+        if self.thre_level {
+            self.tx.is_empty()
+        } else {
+            self.thre_interrupt
+        }
+    }
+
     fn read_iir(&mut self) -> u8 {
+        if let Some(stuck) = self.stuck_iir {
+            return stuck;
+        }
         let id = self.pending_interrupt();
         if id == IIR_THRE {
             // Reading IIR acknowledges a THRE interrupt.
@@ -360,11 +435,13 @@ impl Uart16550Model {
     }
 
     fn write_ier(&mut self, value: u8) {
-        let thre_newly_enabled = value & IER_THRE != 0 && self.ier & IER_THRE == 0;
+        let thre_changed = (value ^ self.ier) & IER_THRE != 0;
         self.ier = value & 0x0f;
-        if thre_newly_enabled && self.tx.is_empty() {
-            // Enabling ETBEI with THR already empty raises the interrupt at once.
-            self.thre_interrupt = true;
+        if thre_changed {
+            // Enabling ETBEI with THR already empty raises the interrupt at
+            // once; disabling it drops a pending one (QEMU's serial.c does
+            // the same).
+            self.thre_interrupt = self.ier & IER_THRE != 0 && self.tx.is_empty();
         }
     }
 

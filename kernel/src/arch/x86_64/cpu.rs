@@ -75,3 +75,63 @@ pub fn breakpoint() {
     // SAFETY: the IDT has a breakpoint handler that returns to the next instruction.
     unsafe { asm!("int3", options(nomem, nostack)) };
 }
+
+/// Disables interrupts and returns whether they were enabled before.
+#[inline]
+pub fn save_and_disable_interrupts() -> bool {
+    let was = interrupts_enabled();
+    // SAFETY: cli only masks maskable interrupts on this CPU.
+    unsafe { asm!("cli", options(nomem, nostack)) };
+    was
+}
+
+/// Re-enables interrupts if `was_enabled` (the value from
+/// [`save_and_disable_interrupts`]).
+#[inline]
+pub fn restore_interrupts(was_enabled: bool) {
+    if was_enabled {
+        enable_interrupts();
+    }
+}
+
+#[inline]
+pub fn enable_interrupts() {
+    // SAFETY: the IDT is loaded and every vector has a handler.
+    unsafe { asm!("sti", options(nomem, nostack)) };
+}
+
+#[inline]
+pub fn disable_interrupts() {
+    // SAFETY: cli only masks maskable interrupts on this CPU.
+    unsafe { asm!("cli", options(nomem, nostack)) };
+}
+
+/// Enables interrupts and halts until the next one, atomically (the `sti`
+/// shadow covers the `hlt`, so a wake-up cannot slip in between).
+#[inline]
+pub fn enable_interrupts_and_halt() {
+    // SAFETY: as for `enable_interrupts`; hlt waits for an interrupt.
+    unsafe { asm!("sti; hlt", options(nomem, nostack)) };
+}
+
+/// # Safety
+/// Writing an MSR can change any CPU behaviour; the caller knows what `msr` does.
+#[inline]
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags))
+    };
+}
+
+/// # Safety
+/// `msr` must exist on this CPU (else #GP).
+#[inline]
+pub unsafe fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: forwarded to the caller.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+pub const MSR_GS_BASE: u32 = 0xc000_0101;

@@ -21,8 +21,17 @@ ktest! {
         check_eq!(bad.map_err(|f| f.vector), Err(13));
     }
 
-    fn interrupts_stay_disabled_until_the_irq_core_exists() {
-        check!(!cpu::interrupts_enabled(), "IF is set with no interrupt controller programmed");
+    fn timer_interrupts_arrive() {
+        check!(cpu::interrupts_enabled(), "threads run with interrupts on");
+        let before = crate::percpu::this_cpu().ticks.load(Ordering::Relaxed);
+        // Bounded: 2 s of TSC time for at least 3 ticks at 100 Hz.
+        let start = cpu::rdtsc();
+        while crate::percpu::this_cpu().ticks.load(Ordering::Relaxed) < before + 3
+            && cpu::rdtsc() - start < 2 * crate::time::tsc_hz()
+        {
+            cpu::pause();
+        }
+        check!(crate::percpu::this_cpu().ticks.load(Ordering::Relaxed) >= before + 3, "the timer tick did not arrive");
     }
 
     fn tsc_is_calibrated_and_monotonic() {

@@ -1,6 +1,7 @@
 //! x86-64 support: PVH boot, descriptor tables, traps, port I/O, the
 //! legacy PIC, and leaving QEMU.
 
+pub mod apic;
 pub mod backtrace;
 pub mod boot;
 pub mod cpu;
@@ -11,6 +12,7 @@ pub mod idt;
 pub mod pic;
 pub mod port;
 pub mod pvh;
+pub mod smp;
 pub mod trap;
 
 mod ktests;

@@ -4,9 +4,8 @@
 //! instruction listed in the exception table ([`extable`](super::extable)),
 //! which resumes at its fixup — or *fatal*: the kernel prints a full report
 //! (vector, error code, RIP, CR2 for page faults, all registers) and stops
-//! with a failing QEMU exit status. Vectors 32–255 have no owner yet (the
-//! IRQ core comes with the interrupt controllers); they are counted and
-//! logged as unexpected.
+//! with a failing QEMU exit status. Vectors 32–255 are interrupts and go to
+//! the IRQ core (`crate::irq`).
 
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -88,11 +87,9 @@ pub fn exception_name(vector: u64) -> &'static str {
 pub struct TrapStats {
     pub breakpoints: AtomicU64,
     pub fixups: AtomicU64,
-    pub unexpected: AtomicU64,
 }
 
-pub static STATS: TrapStats =
-    TrapStats { breakpoints: AtomicU64::new(0), fixups: AtomicU64::new(0), unexpected: AtomicU64::new(0) };
+pub static STATS: TrapStats = TrapStats { breakpoints: AtomicU64::new(0), fixups: AtomicU64::new(0) };
 
 /// Called by `trap_common` with interrupts disabled (all gates are interrupt gates).
 #[no_mangle]
@@ -110,10 +107,7 @@ pub extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             }
             fatal(frame, fault_addr);
         }
-        v => {
-            STATS.unexpected.fetch_add(1, Ordering::Relaxed);
-            log::warn!("unexpected interrupt on vector {v}");
-        }
+        _ => crate::irq::handle(frame),
     }
 }
 

@@ -1,0 +1,243 @@
+//! IRQ descriptors: one per requested line (vector), holding the handlers
+//! and the line's bookkeeping; `request` / `IrqHandle` (free on drop).
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use ::apic::vector::VectorAllocator;
+use ::apic::Trigger;
+use hal::irq::IrqReturn;
+
+use super::SPURIOUS;
+use crate::arch::apic;
+use crate::percpu;
+use crate::sync::SpinLockIrq;
+
+/// The line may be shared with other handlers that also pass `SHARED`.
+pub const SHARED: u32 = 1 << 0;
+/// Consecutive unclaimed interrupts after which a line is disabled.
+pub const NOBODY_CARED_LIMIT: u32 = 1000;
+
+type Handler = Box<dyn Fn() -> IrqReturn + Send + Sync>;
+
+struct Action {
+    id: u64,
+    name: String,
+    shared: bool,
+    handler: Handler,
+}
+
+struct Line {
+    gsi: u32,
+    trigger: Trigger,
+    actions: Vec<Action>,
+    disabled: bool,
+    unhandled_in_a_row: u32,
+    unhandled_total: u64,
+    cpu: usize,
+}
+
+/// Descriptor per vector; a vector's lock also serialises its handlers.
+static VECTORS: [SpinLockIrq<Option<Line>>; 256] = [const { SpinLockIrq::new(None) }; 256];
+static ALLOCATOR: SpinLockIrq<VectorAllocator> = SpinLockIrq::new(VectorAllocator::new());
+static NEXT_ACTION: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IrqError {
+    /// The line is taken by a handler that did not agree to share.
+    Busy,
+    NoVectors,
+    Controller(String),
+}
+
+impl core::fmt::Display for IrqError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            IrqError::Busy => write!(f, "line busy (not shared)"),
+            IrqError::NoVectors => write!(f, "no free vectors"),
+            IrqError::Controller(e) => write!(f, "interrupt controller: {e}"),
+        }
+    }
+}
+
+/// Reserves the fixed vectors so the allocator never hands them out.
+pub fn init() {
+    let mut alloc = ALLOCATOR.lock();
+    for v in [apic::TIMER_VECTOR, apic::CALL_FUNCTION_VECTOR, apic::RESCHEDULE_VECTOR, apic::ERROR_VECTOR] {
+        let _ = alloc.reserve(v);
+    }
+    // The legacy PIC range: a spurious IRQ7/15 from the masked PICs lands here.
+    for v in 0x20..0x30 {
+        let _ = alloc.reserve(v);
+    }
+}
+
+/// Owns one handler on a line; dropping it frees the handler, and the line
+/// when it was the last one.
+pub struct IrqHandle {
+    vector: u8,
+    action: u64,
+}
+
+impl IrqHandle {
+    pub fn vector(&self) -> u8 {
+        self.vector
+    }
+}
+
+fn find_gsi(gsi: u32) -> Option<u8> {
+    (0..=255u8).find(|&v| VECTORS[usize::from(v)].lock().as_ref().is_some_and(|l| l.gsi == gsi))
+}
+
+/// Installs `handler` on `gsi` (Linux's `request_irq`). The first request
+/// allocates a vector and unmasks the pin, routed to the boot CPU.
+pub fn request(
+    gsi: u32,
+    name: &str,
+    flags: u32,
+    handler: impl Fn() -> IrqReturn + Send + Sync + 'static,
+) -> Result<IrqHandle, IrqError> {
+    let shared = flags & SHARED != 0;
+    let action = Action {
+        id: NEXT_ACTION.fetch_add(1, Ordering::Relaxed),
+        name: String::from(name),
+        shared,
+        handler: Box::new(handler),
+    };
+    let id = action.id;
+    if let Some(vector) = find_gsi(gsi) {
+        let mut slot = VECTORS[usize::from(vector)].lock();
+        let line = slot.as_mut().ok_or(IrqError::Busy)?;
+        if !shared || line.actions.iter().any(|a| !a.shared) {
+            return Err(IrqError::Busy);
+        }
+        line.actions.push(action);
+        return Ok(IrqHandle { vector, action: id });
+    }
+    let vector = ALLOCATOR.lock().alloc().map_err(|_| IrqError::NoVectors)?;
+    let boot_apic = percpu::cpu(0).map_or(0, |c| c.apic_id.load(Ordering::Relaxed)) as u8;
+    let (trigger, _) = apic::gsi_wiring(gsi);
+    *VECTORS[usize::from(vector)].lock() = Some(Line {
+        gsi,
+        trigger,
+        actions: alloc::vec![action],
+        disabled: false,
+        unhandled_in_a_row: 0,
+        unhandled_total: 0,
+        cpu: 0,
+    });
+    if let Err(e) = apic::route_gsi(gsi, vector, boot_apic, false) {
+        *VECTORS[usize::from(vector)].lock() = None;
+        let _ = ALLOCATOR.lock().free(vector);
+        return Err(IrqError::Controller(alloc::format!("{e}")));
+    }
+    Ok(IrqHandle { vector, action: id })
+}
+
+impl Drop for IrqHandle {
+    fn drop(&mut self) {
+        let mut slot = VECTORS[usize::from(self.vector)].lock();
+        let Some(line) = slot.as_mut() else { return };
+        line.actions.retain(|a| a.id != self.action);
+        if line.actions.is_empty() {
+            let _ = apic::mask_gsi(line.gsi);
+            *slot = None;
+            drop(slot);
+            let _ = ALLOCATOR.lock().free(self.vector);
+        }
+    }
+}
+
+/// Runs the handlers of the line behind `vector` (hard-IRQ context).
+pub fn dispatch(vector: u8) {
+    {
+        let mut slot = VECTORS[usize::from(vector)].lock();
+        match slot.as_mut() {
+            Some(line) if !line.disabled => run_actions(line),
+            _ => {
+                SPURIOUS.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    // Level-triggered lines: the local APIC EOI is broadcast to the IOAPIC,
+    // which clears Remote IRR (the apic crate keeps EOI broadcast on).
+    apic::eoi();
+}
+
+fn run_actions(line: &mut Line) {
+    let mut handled = false;
+    for action in &line.actions {
+        if (action.handler)() == IrqReturn::Handled {
+            handled = true;
+            if !action.shared {
+                break;
+            }
+        }
+    }
+    if handled {
+        line.unhandled_in_a_row = 0;
+        return;
+    }
+    line.unhandled_in_a_row += 1;
+    line.unhandled_total += 1;
+    if line.unhandled_in_a_row >= NOBODY_CARED_LIMIT {
+        line.disabled = true;
+        let _ = apic::mask_gsi(line.gsi);
+        // No allocation here: we are in interrupt context.
+        let first = line.actions.first().map_or("?", |a| a.name.as_str());
+        log::error!(
+            "irq {}: nobody cared ({} interrupts in a row unclaimed by {} handler(s), first '{first}'); disabling",
+            line.gsi,
+            line.unhandled_in_a_row,
+            line.actions.len()
+        );
+    }
+}
+
+/// Sends the line's interrupts to `cpu` (IOAPIC destination field).
+pub fn set_affinity(gsi: u32, cpu: usize) -> Result<(), IrqError> {
+    let target = percpu::cpu(cpu).filter(|c| c.online.load(Ordering::Acquire)).ok_or(IrqError::Busy)?;
+    let vector = find_gsi(gsi).ok_or(IrqError::Busy)?;
+    apic::set_gsi_destination(gsi, target.apic_id.load(Ordering::Relaxed) as u8)
+        .map_err(|e| IrqError::Controller(alloc::format!("{e}")))?;
+    if let Some(line) = VECTORS[usize::from(vector)].lock().as_mut() {
+        line.cpu = cpu;
+    }
+    Ok(())
+}
+
+/// A snapshot of one line for `interrupts`.
+pub struct LineInfo {
+    pub gsi: u32,
+    pub vector: u8,
+    pub trigger: Trigger,
+    pub names: String,
+    pub disabled: bool,
+    pub unhandled: u64,
+    pub cpu: usize,
+}
+
+pub fn lines() -> Vec<LineInfo> {
+    let mut out = Vec::new();
+    for v in 0..=255u8 {
+        if let Some(line) = VECTORS[usize::from(v)].lock().as_ref() {
+            out.push(LineInfo {
+                gsi: line.gsi,
+                vector: v,
+                trigger: line.trigger,
+                names: line.actions.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
+                disabled: line.disabled,
+                unhandled: line.unhandled_total,
+                cpu: line.cpu,
+            });
+        }
+    }
+    out.sort_by_key(|l| l.gsi);
+    out
+}
+
+pub fn free_line_count() -> usize {
+    ALLOCATOR.lock().available()
+}
