@@ -67,6 +67,19 @@ pub fn write_text(bytes: &[u8]) {
     }
 }
 
+/// Waits for a byte until `deadline` (uptime in ns); `None` on timeout.
+pub fn read_byte_until(deadline_ns: u64) -> Option<u8> {
+    loop {
+        if let Some(b) = try_read_byte() {
+            return Some(b);
+        }
+        if crate::time::uptime_ns() >= deadline_ns {
+            return None;
+        }
+        crate::arch::cpu::pause();
+    }
+}
+
 /// Returns a received byte, if one is waiting.
 pub fn try_read_byte() -> Option<u8> {
     CONSOLE.lock().as_mut().and_then(|uart| uart.try_read_byte().ok().flatten())

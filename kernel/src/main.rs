@@ -10,6 +10,7 @@ extern crate alloc;
 
 mod acpi;
 mod arch;
+mod bench;
 mod cmdline;
 mod console;
 mod irq;
@@ -23,6 +24,7 @@ mod shell;
 mod sync;
 mod time;
 mod timer;
+mod workqueue;
 
 use arch::pvh::BootInfo;
 
@@ -79,6 +81,7 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
     arch::cpu::enable_interrupts();
     let aps = arch::smp::boot_aps();
     log::info!("{} CPUs online", aps + 1);
+    workqueue::init();
 
     let init_ns = time::uptime_ns();
     log::info!("kernel init done in {}.{:03} ms", init_ns / 1_000_000, (init_ns / 1000) % 1000);

@@ -120,7 +120,7 @@ pub fn preempt_enable() {
         && me.need_resched.load(Ordering::Relaxed)
         && cpu::interrupts_enabled()
     {
-        crate::sched::schedule();
+        crate::sched::resched_if_needed();
     }
 }
 

@@ -19,7 +19,7 @@
 //! it empties the RX FIFO into the receive ring and refills the TX FIFO from
 //! the transmit ring, then returns. It never waits for the device and never
 //! allocates (DESIGN.md, rule 5); the rings are fixed arrays
-//! ([`ByteRing`](crate::ByteRing)). Everything else — a `read()` taking bytes
+//! ([`ByteRing`]). Everything else — a `read()` taking bytes
 //! out of the receive ring, a `write()` putting bytes into the transmit ring
 //! and calling [`Uart16550::start_tx`], echoing, line editing, waking sleepers
 //! — happens outside the handler, in process context or deferred work.
@@ -69,13 +69,18 @@
 //! # Transmit: THRE enabled only while there is something to send
 //!
 //! "THR empty" is a *condition*, true whenever the transmitter is idle —
-//! which is most of the time. As an interrupt source the 16550 latches it when
-//! the TX FIFO runs empty (or when IER.THRE is enabled while it already is
-//! empty) and clears the latch when IIR is read reporting it, or THR is
-//! written `[PC16550D §8.6]`. So reading IIR *is* the acknowledgement: the
-//! handler that sees THRE has already cleared it, whether or not it writes a
-//! byte — and a handler that skips the IIR read (checking LSR instead) never
-//! acknowledges it and gets the interrupt again, forever.
+//! which is most of the time. As an interrupt source the 16550 raises it when
+//! the TX FIFO runs empty, and clears it when IIR is read reporting it, or
+//! THR is written `[PC16550D §8.6]`. So reading IIR *is* the
+//! acknowledgement: the handler that sees THRE has already cleared it, whether
+//! or not it writes a byte. A handler that skips the IIR read (checking LSR
+//! instead) never acknowledges it and the output stays asserted: a
+//! level-triggered input interrupts forever, an edge-triggered one never sees
+//! another edge (the never-de-asserted bugs listed in DESIGN.md).
+//! Turning IER.THRE on while the transmitter is already idle raises it again
+//! at once: the datasheet does not spell this out, but real 16550s do it
+//! (Linux's 8250 driver probes for clones that do not, `UART_BUG_THRE`) and
+//! QEMU models it.
 //!
 //! The driver keeps IER.THRE on only while the transmit ring holds data:
 //!
@@ -87,9 +92,9 @@
 //!   the ring runs dry it clears IER.THRE.
 //!
 //! Left on with nothing to send, THRE costs a useless interrupt every time the
-//! FIFO empties and one more at every IER write; on UARTs whose TX interrupt is
-//! a level ("FIFO below threshold", as on many 16550 clones and most SoC
-//! UARTs) it does not clear at all, and the line interrupts forever. Keeping
+//! FIFO empties; on UARTs whose TX interrupt is a level ("FIFO at or below
+//! threshold", as on the PL011 and SiFive UARTs) nothing acknowledges it,
+//! and the line interrupts forever. Keeping
 //! it tied to "data is waiting" makes the driver right on both, and makes
 //! "IER.THRE set" mean "a transmission is in flight", which `start_tx` relies
 //! on to leave a running transmission alone.
@@ -141,7 +146,7 @@
 use hal::{IrqReturn, RegisterWindow};
 
 use crate::regs::{self, fcr, ier, iir, lsr, mcr};
-use crate::{ByteRing, Error, InterruptId, TriggerLevel, Uart16550};
+use crate::{ByteRing, Error, InterruptEnable, InterruptId, TriggerLevel, Uart16550};
 
 /// How many IIR rounds one [`Uart16550::handle_interrupt`] call serves at most.
 ///
@@ -165,9 +170,9 @@ pub struct IrqOutcome {
     /// Bytes moved from the transmit ring to the chip: if non-zero, wake
     /// writers waiting for room.
     pub tx_bytes: usize,
-    /// The handler stopped after [`IRQ_LOOP_LIMIT`] rounds with the chip
-    /// still asking for attention (counted in `stuck_loops`). Worth a log
-    /// line; repeated, the line should be masked.
+    /// The handler stopped after [`IRQ_LOOP_LIMIT`] rounds without IIR ever
+    /// reporting "no interrupt pending" (counted in `stuck_loops`). Worth a
+    /// log line; if it keeps happening, the line should be masked.
     pub loop_limit_hit: bool,
 }
 
@@ -191,6 +196,9 @@ impl<W: RegisterWindow> Uart16550<W> {
     /// and the transmitter did not finish its byte within
     /// [`POLL_LIMIT`](crate::POLL_LIMIT) polls.
     pub fn enable_irq_mode(&mut self, trigger: TriggerLevel) -> Result<(), Error> {
+        // Quiet while reprogramming; this also makes sure the IIR read below
+        // cannot swallow a THRE interrupt.
+        self.write_ier(InterruptEnable::NONE.bits())?;
         // `init` sets a burst of FIFO_DEPTH only once it has seen FIFOs on.
         let fifos_were_on = self.tx_burst == regs::FIFO_DEPTH;
         if !fifos_were_on {
@@ -203,7 +211,7 @@ impl<W: RegisterWindow> Uart16550<W> {
         self.save_early_rx()?;
         self.write(regs::FCR, fcr::ENABLE | trigger.fcr_bits())?;
         if !fifos_were_on {
-            // IER.THRE is still off here, so this read acknowledges nothing.
+            // With IER = 0 this read acknowledges nothing.
             let fifos_work = self.read(regs::IIR)? & iir::FIFOS_ENABLED == iir::FIFOS_ENABLED;
             self.tx_burst = if fifos_work { regs::FIFO_DEPTH } else { 1 };
         }
@@ -218,13 +226,15 @@ impl<W: RegisterWindow> Uart16550<W> {
     /// received bytes into `rx` and bytes to send out of `tx`.
     ///
     /// Reads IIR until it reports nothing pending, at most
-    /// [`IRQ_LOOP_LIMIT`] times. Received data and timeouts: reads RBR while
-    /// LSR.DR (at most a FIFO-full per round), pushing into `rx`; bytes that
-    /// do not fit are counted in [`UartStats::rx_dropped`](crate::UartStats::rx_dropped)
-    /// and discarded.
-    /// Line status: reads LSR (counting errors) and drains any data. THR
-    /// empty: writes up to a FIFO-full from `tx`, and disables the THRE
-    /// interrupt once `tx` is empty. Modem status: reads MSR.
+    /// [`IRQ_LOOP_LIMIT`] times, and serves each source it names:
+    ///
+    /// * received data, character timeout: reads RBR while LSR.DR (at most a
+    ///   FIFO-full per round) into `rx`; bytes that do not fit are discarded
+    ///   and counted in [`UartStats::rx_dropped`](crate::UartStats::rx_dropped);
+    /// * line status: reads LSR (counting the errors), then drains any data;
+    /// * THR empty: writes up to a FIFO-full from `tx`, and disables the THRE
+    ///   interrupt once `tx` is empty;
+    /// * modem status: reads MSR.
     ///
     /// Bytes saved by [`enable_irq_mode`](Self::enable_irq_mode) go into `rx`
     /// first (no register access). If the first IIR read reports nothing
@@ -296,8 +306,8 @@ impl<W: RegisterWindow> Uart16550<W> {
             self.fill_tx_fifo(tx)?;
         }
         if !tx.is_empty() {
-            // If the FIFO drained meanwhile, enabling THRE raises the
-            // interrupt at once `[PC16550D §8.6]`: no wake-up is lost.
+            // If the FIFO drained since the LSR read, enabling THRE raises
+            // the interrupt at once (module docs): no wake-up is lost.
             self.write_ier(self.ier | ier::THR_EMPTY)?;
         }
         Ok(())

@@ -48,6 +48,9 @@ static NEXT_ACTION: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU6
 pub enum IrqError {
     /// The line is taken by a handler that did not agree to share.
     Busy,
+    /// Nobody requested this line.
+    NotRequested(u32),
+    NoSuchCpu(usize),
     NoVectors,
     Controller(String),
 }
@@ -56,6 +59,8 @@ impl core::fmt::Display for IrqError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             IrqError::Busy => write!(f, "line busy (not shared)"),
+            IrqError::NotRequested(gsi) => write!(f, "no handler on irq {gsi}"),
+            IrqError::NoSuchCpu(cpu) => write!(f, "cpu {cpu} is not online"),
             IrqError::NoVectors => write!(f, "no free vectors"),
             IrqError::Controller(e) => write!(f, "interrupt controller: {e}"),
         }
@@ -65,7 +70,14 @@ impl core::fmt::Display for IrqError {
 /// Reserves the fixed vectors so the allocator never hands them out.
 pub fn init() {
     let mut alloc = ALLOCATOR.lock();
-    for v in [apic::TIMER_VECTOR, apic::CALL_FUNCTION_VECTOR, apic::RESCHEDULE_VECTOR, apic::ERROR_VECTOR] {
+    for v in [
+        apic::TIMER_VECTOR,
+        apic::CALL_FUNCTION_VECTOR,
+        apic::RESCHEDULE_VECTOR,
+        apic::ERROR_VECTOR,
+        crate::bench::BENCH_TIMER_VECTOR,
+        crate::bench::BENCH_IPI_VECTOR,
+    ] {
         let _ = alloc.reserve(v);
     }
     // The legacy PIC range: a spurious IRQ7/15 from the masked PICs lands here.
@@ -198,8 +210,8 @@ fn run_actions(line: &mut Line) {
 
 /// Sends the line's interrupts to `cpu` (IOAPIC destination field).
 pub fn set_affinity(gsi: u32, cpu: usize) -> Result<(), IrqError> {
-    let target = percpu::cpu(cpu).filter(|c| c.online.load(Ordering::Acquire)).ok_or(IrqError::Busy)?;
-    let vector = find_gsi(gsi).ok_or(IrqError::Busy)?;
+    let target = percpu::cpu(cpu).filter(|c| c.online.load(Ordering::Acquire)).ok_or(IrqError::NoSuchCpu(cpu))?;
+    let vector = find_gsi(gsi).ok_or(IrqError::NotRequested(gsi))?;
     apic::set_gsi_destination(gsi, target.apic_id.load(Ordering::Relaxed) as u8)
         .map_err(|e| IrqError::Controller(alloc::format!("{e}")))?;
     if let Some(line) = VECTORS[usize::from(vector)].lock().as_mut() {
@@ -240,4 +252,16 @@ pub fn lines() -> Vec<LineInfo> {
 
 pub fn free_line_count() -> usize {
     ALLOCATOR.lock().available()
+}
+
+/// Delivers the line's vector to this CPU with a self-IPI, as if the device
+/// had interrupted: for tests of the dispatch path.
+pub fn raise_for_test(gsi: u32) -> Result<(), IrqError> {
+    let vector = find_gsi(gsi).ok_or(IrqError::NotRequested(gsi))?;
+    let me = percpu::this_cpu().apic_id.load(Ordering::Relaxed);
+    apic::send_ipi(me, vector).map_err(|e| IrqError::Controller(alloc::format!("{e}")))
+}
+
+pub fn is_disabled(gsi: u32) -> bool {
+    find_gsi(gsi).is_some_and(|v| VECTORS[usize::from(v)].lock().as_ref().is_some_and(|l| l.disabled))
 }

@@ -125,8 +125,6 @@ pub fn start_ksoftirqd() {
     }
 }
 
-pub fn init() {}
-
 pub fn stats(cpu: usize) -> Option<SoftirqStats> {
     percpu::cpu(cpu).map(|c| c.softirq.state.stats())
 }

@@ -7,6 +7,8 @@
 //! command line runs them all (or `ktest=<substring>` a subset), prints one
 //! line per test and leaves QEMU through isa-debug-exit (docs/testing.md).
 
+pub mod util;
+
 use alloc::string::String;
 
 use crate::arch::exit::{qemu_exit, ExitCode};

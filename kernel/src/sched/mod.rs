@@ -274,12 +274,28 @@ pub fn resched_if_needed() {
         && me.irq_depth.load(Ordering::Relaxed) == 0
         && me.sched.idle.get().is_some()
     {
-        schedule();
+        switch(Why::Preempted);
     }
+}
+
+/// Why the running thread leaves the CPU.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// It called `schedule`: if it marked itself `Sleeping`, it sleeps.
+    Voluntary,
+    /// The tick or a wake-up took the CPU away. A thread caught between
+    /// marking itself `Sleeping` and re-checking its wait condition must
+    /// stay runnable, or a wake-up that came before it queued itself would
+    /// be lost (Linux's `preempt_schedule_irq` never dequeues either).
+    Preempted,
 }
 
 /// Picks the next thread of this CPU and switches to it.
 pub fn schedule() {
+    switch(Why::Voluntary);
+}
+
+fn switch(why: Why) {
     let irqs = cpu::save_and_disable_interrupts();
     let me = this_cpu();
     let Some(prev) = me.sched.current.lock().clone() else {
@@ -290,7 +306,11 @@ pub fn schedule() {
     let idle = me.sched.idle.get().cloned();
     let next = {
         let mut rq = me.sched.runqueue.lock();
-        if prev.state() == State::Running && !prev.idle {
+        let stays_runnable = match why {
+            Why::Voluntary => prev.state() == State::Running,
+            Why::Preempted => prev.state() != State::Dead,
+        };
+        if stays_runnable && !prev.idle {
             prev.set_state(State::Runnable);
             if !prev.on_rq.swap(true, Ordering::AcqRel) {
                 rq.push_back(prev.clone());
@@ -362,3 +382,25 @@ pub fn threads() -> Vec<ThreadInfo> {
         })
         .collect()
 }
+
+/// Sleeps for at least `ticks` jiffies (a kernel timer completes a
+/// completion). Thread context only.
+pub fn sleep_ticks(ticks: u64) {
+    let done = Arc::new(crate::sync::Completion::new());
+    let signal = done.clone();
+    match crate::timer::Timer::new(move || signal.complete()) {
+        Ok(timer) => {
+            timer.start_in(ticks.max(1));
+            done.wait();
+        }
+        // No timer slot: fall back to yielding until the time has passed.
+        Err(_) => {
+            let until = crate::time::jiffies() + ticks;
+            while crate::time::jiffies() < until {
+                yield_now();
+            }
+        }
+    }
+}
+
+mod ktests;

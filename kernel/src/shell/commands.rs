@@ -5,8 +5,8 @@
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 
+use super::{bench, irq, mem, sched, serial};
 use crate::acpi::{self, MadtInfo};
-use crate::mm::{self, frame, heap, mempool, paging, slab};
 use crate::{klog, println};
 
 struct Command {
@@ -22,7 +22,29 @@ const COMMANDS: &[Command] = &[
         name: "meminfo",
         usage: "meminfo",
         help: "page allocator, page tables, heap, slab caches and mempools",
-        run: meminfo,
+        run: mem::meminfo,
+    },
+    Command {
+        name: "interrupts",
+        usage: "interrupts",
+        help: "interrupt counts per line and CPU",
+        run: irq::interrupts,
+    },
+    Command { name: "softirqs", usage: "softirqs", help: "softirq counts per vector and CPU", run: irq::softirqs },
+    Command { name: "irq", usage: "irq affinity <gsi> <cpu>", help: "route an interrupt line to a CPU", run: irq::irq },
+    Command { name: "ps", usage: "ps", help: "kernel threads", run: sched::ps },
+    Command { name: "uptime", usage: "uptime", help: "time since boot, jiffies, CPUs", run: sched::uptime },
+    Command {
+        name: "bench",
+        usage: "bench irq <count>",
+        help: "interrupt latency (JSON for xtask)",
+        run: bench::bench,
+    },
+    Command {
+        name: "serial",
+        usage: "serial sink <bytes> [busy]",
+        help: "read raw bytes, report count and FNV-1a",
+        run: serial::serial,
     },
     Command { name: "dmesg", usage: "dmesg", help: "kernel log with timestamps", run: dmesg },
     Command { name: "acpi", usage: "acpi", help: "ACPI tables, MADT entries, MCFG ranges, HPET", run: acpi_cmd },
@@ -56,7 +78,7 @@ pub fn execute(line: &str) {
     }
 }
 
-fn no_args(args: &[&str]) -> Result<(), String> {
+pub fn no_args(args: &[&str]) -> Result<(), String> {
     match args.first() {
         None => Ok(()),
         Some(extra) => Err(alloc::format!("unexpected argument '{extra}'")),
@@ -67,73 +89,6 @@ fn help(args: &[&str]) -> Result<(), String> {
     no_args(args)?;
     for c in COMMANDS {
         println!("  {:<36} {}", c.usage, c.help);
-    }
-    Ok(())
-}
-
-fn meminfo(args: &[&str]) -> Result<(), String> {
-    no_args(args)?;
-    if let Some(s) = frame::stats() {
-        println!("buddy page allocator:");
-        println!("  total pages: {}", s.total_pages);
-        println!("  free pages: {}", s.free_pages);
-        println!(
-            "  allocs {} frees {} failed {} splits {} merges {}",
-            s.alloc_calls, s.free_calls, s.failed_allocs, s.splits, s.merges
-        );
-        crate::print!("  free blocks by order:");
-        for (order, n) in s.free_blocks.iter().enumerate() {
-            crate::print!(" {order}:{n}");
-        }
-        println!();
-    }
-    let p = paging::stats();
-    println!("page tables: {} table pages, {} maps, {} unmaps", p.table_pages, p.maps, p.unmaps);
-    println!(
-        "ioremap: {} live mappings, {} bytes",
-        mm::ioremap::LIVE_MAPPINGS.load(Ordering::Relaxed),
-        mm::ioremap::LIVE_BYTES.load(Ordering::Relaxed)
-    );
-    println!("memblock (boot): {} bytes", mm::memblock::allocated_bytes());
-    println!("heap (kmalloc): {} bytes in use", heap::bytes_in_use());
-    println!(
-        "  large: allocs {} frees {} pages in use {} failed {}",
-        heap::LARGE.allocs.load(Ordering::Relaxed),
-        heap::LARGE.frees.load(Ordering::Relaxed),
-        heap::LARGE.pages_inuse.load(Ordering::Relaxed),
-        heap::LARGE.failures.load(Ordering::Relaxed)
-    );
-    println!("slab caches:");
-    println!(
-        "  {:<16} {:>6} {:>6} {:>5} {:>5} {:>6} {:>8} {:>8} {:>8} {:>5}",
-        "name", "objsz", "inuse", "slabs", "order", "perslb", "allocs", "frees", "failed", "bad"
-    );
-    slab::for_each(|s| {
-        println!(
-            "  {:<16} {:>6} {:>6} {:>5} {:>5} {:>6} {:>8} {:>8} {:>8} {:>5}",
-            s.name,
-            s.object_size,
-            s.objects_inuse,
-            s.slabs,
-            s.slab_order,
-            s.objects_per_slab,
-            s.allocs,
-            s.frees,
-            s.failures,
-            s.bad_frees
-        );
-    });
-    println!("mempools:");
-    let mut pools = 0;
-    mempool::for_each(|m| {
-        pools += 1;
-        println!(
-            "  {:<16} reserve {}/{} from-cache {} from-reserve {} exhausted {} frees {}",
-            m.name, m.reserve, m.min_nr, m.from_cache, m.from_reserve, m.exhausted, m.frees
-        );
-    });
-    if pools == 0 {
-        println!("  (none registered)");
     }
     Ok(())
 }
@@ -208,6 +163,15 @@ fn acpi_cmd(args: &[&str]) -> Result<(), String> {
         _ => println!("power-off: no ACPI S5 path (falls back to isa-debug-exit)"),
     }
     Ok(())
+}
+
+/// A decimal number, or hex with `0x`.
+pub fn parse_number(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| alloc::format!("'{s}' is not a number"))
 }
 
 fn parse_hex(s: &str) -> Result<u64, String> {

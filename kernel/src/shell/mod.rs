@@ -5,7 +5,12 @@
 //! a line, so both a terminal in raw mode and a script piping text work.
 //! Input is polled for now.
 
+mod bench;
 mod commands;
+mod irq;
+mod mem;
+mod sched;
+mod serial;
 
 use crate::arch::cpu;
 use crate::console;

@@ -1,9 +1,9 @@
 //! Wait queues: sleep until a condition holds (LDD3's `wait_event` /
 //! `wake_up`).
 //!
-//! The sleeper puts itself on the queue and marks itself `Sleeping`
-//! *before* re-checking the condition; a waker changes the state first and
-//! then wakes. Whatever the interleaving, either the sleeper sees the
+//! The sleeper puts itself on the queue and marks itself `Sleeping` — both
+//! under the queue's lock — *before* re-checking the condition; a waker
+//! changes the condition first and then wakes. Whatever the interleaving, either the sleeper sees the
 //! condition true, or the waker sees it asleep and makes it runnable — no
 //! wake-up is lost. Waking is allowed from interrupt context.
 
@@ -37,12 +37,16 @@ impl WaitQueue {
         let me = sched::current();
         loop {
             {
+                // Queue and mark asleep under the queue's lock (Linux's
+                // prepare_to_wait): a waker that takes the queue then always
+                // finds us `Sleeping`, so its wake-up cannot fall between the
+                // two steps and get lost.
                 let mut waiters = self.waiters.lock();
                 if !waiters.iter().any(|t| Arc::ptr_eq(t, &me)) {
                     waiters.push_back(me.clone());
                 }
+                sched::set_current_sleeping();
             }
-            sched::set_current_sleeping();
             if condition() {
                 sched::set_current_running();
                 self.waiters.lock().retain(|t| !Arc::ptr_eq(t, &me));

@@ -1,0 +1,58 @@
+//! `serial sink <bytes> [busy]`: swallow exactly that many raw bytes from
+//! the console and report their count and FNV-1a hash, so the host can
+//! check that nothing was lost or changed on the way in — optionally while
+//! a CPU-bound thread competes for this CPU.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use super::commands::parse_number;
+use crate::println;
+
+/// A bounded wait: the whole transfer must finish within this.
+const TIMEOUT_NS: u64 = 60_000_000_000;
+
+/// FNV-1a, 64-bit (offset basis and prime from the FNV reference).
+fn fnv1a64(hash: u64, byte: u8) -> u64 {
+    (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+pub fn serial(args: &[&str]) -> Result<(), String> {
+    let (count, busy) = match args {
+        ["sink", n] => (parse_number(n)?, false),
+        ["sink", n, "busy"] => (parse_number(n)?, true),
+        _ => return Err("expected: sink <bytes> [busy]".into()),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    if busy {
+        let stop = stop.clone();
+        crate::sched::spawn("busy", move || {
+            while !stop.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+        })
+        .map_err(|e| alloc::format!("cannot start the busy thread: {e}"))?;
+    }
+    println!("serial sink: ready for {count} bytes");
+    let deadline = crate::time::uptime_ns() + TIMEOUT_NS;
+    let (mut received, mut hash) = (0u64, FNV_OFFSET);
+    while received < count {
+        match crate::console::read_byte_until(deadline) {
+            Some(b) => {
+                hash = fnv1a64(hash, b);
+                received += 1;
+            }
+            None => break,
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if received < count {
+        println!("serial sink: timeout after {received} bytes");
+    } else {
+        println!("serial sink: received {received} bytes fnv1a64 {hash:#018x}");
+    }
+    Ok(())
+}
