@@ -79,6 +79,9 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
         log::error!("no timer tick: {e}");
     }
     arch::cpu::enable_interrupts();
+    if let Err(e) = console::enable_interrupts() {
+        log::warn!("console stays polled: {e}");
+    }
     let aps = arch::smp::boot_aps();
     log::info!("{} CPUs online", aps + 1);
     workqueue::init();

@@ -14,6 +14,7 @@ pub fn poweroff() -> ! {
     log::info!("powering off");
     if let Some(info) = crate::acpi::info() {
         if let (Some(port), Some(typ)) = (info.pm1a_control_port, info.s5_sleep_type) {
+            crate::console::flush();
             // SAFETY: the FADT names this port as the PM1a control register.
             unsafe { outw(port, (u16::from(typ) << SLP_TYP_SHIFT) | SLP_EN) };
             // The write takes effect asynchronously in QEMU; give it a moment.

@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub const IMAGE_SIZE: u64 = 64 << 20;
 /// UDP ports a machine's NICs occupy, starting at its port base.
 pub const NET_PORTS: u16 = 4;
+/// `-cpu` under KVM: the host's CPU, minus the one MSR nested KVM cannot set.
+pub const KVM_CPU: &str = "host,-arch-capabilities";
 
 /// A named machine configuration. Later profiles add device sets (PCI bridges)
 /// or firmware (qboot); each is one variant and one arm in [`Machine::args`].
@@ -147,7 +149,10 @@ impl Machine {
 
         let (cpu, accel) = match self.accel {
             Accel::Tcg => ("max", "tcg"),
-            Accel::Kvm => ("host", "kvm"),
+            // Without `-arch-capabilities`, QEMU 7.2 aborts at start under nested
+            // KVM ("failed to set MSR 0x10a"): the host KVM cannot take the
+            // IA32_ARCH_CAPABILITIES value QEMU derives. The kernel never reads it.
+            Accel::Kvm => (KVM_CPU, "kvm"),
         };
         push(&["-machine", "q35", "-cpu", cpu, "-accel", accel]);
         push(&["-smp", &self.smp.to_string(), "-m", &self.mem]);
@@ -486,7 +491,7 @@ mod tests {
         assert_eq!(values(&args, "-smp"), ["1"]);
         assert_eq!(values(&args, "-m"), ["1G"]);
         assert_eq!(values(&args, "-accel"), ["kvm"]);
-        assert_eq!(values(&args, "-cpu"), ["host"]);
+        assert_eq!(values(&args, "-cpu"), [KVM_CPU]);
         assert_eq!(m.mem_bytes(), 1 << 30);
     }
 

@@ -3,9 +3,11 @@
 //! One entry point for everything done on the host: install what is missing
 //! (`setup`), build the kernel (`build`), boot it on the standard QEMU machine
 //! with the console on the terminal (`run`), print that machine's command line
-//! (`qemu-cmd`), and run every test level (`test`). The machine is defined once,
-//! in [`machine`]; the kernel↔xtask contract is docs/testing.md.
+//! (`qemu-cmd`), run every test level (`test`), and measure (`bench`). The
+//! machine is defined once, in [`machine`]; the kernel↔xtask contract is
+//! docs/testing.md.
 
+mod bench;
 mod e2e;
 mod kernel_build;
 mod machine;
@@ -24,7 +26,7 @@ use std::process::ExitCode;
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
-    about = "ioxide's host tool: setup, build, run and test the kernel on QEMU",
+    about = "ioxide's host tool: setup, build, run, test and benchmark the kernel on QEMU",
     after_help = "Environment: IOXIDE_SMP (2), IOXIDE_MEM (512M), IOXIDE_NET_PORT_BASE (40000), \
                   IOXIDE_ACCEL (tcg|kvm), IOXIDE_TEST_TIMEOUT (120 s), IOXIDE_QEMU (qemu-system-x86_64)"
 )]
@@ -59,6 +61,13 @@ enum Command {
         level: Vec<test::Level>,
         /// Only tests whose name contains this (host tests, `ktest=<filter>`, e2e tests).
         filter: Option<String>,
+    },
+    /// Run a benchmark: numbers, never pass/fail (JSON in target/ioxide/bench/).
+    #[command(after_help = "Comparisons with Linux use IOXIDE_SMP=1, as the Linux anchor does. \
+                            IOXIDE_ACCEL=kvm opts into KVM; the default is TCG.")]
+    Bench {
+        #[command(subcommand)]
+        bench: bench::Bench,
     },
 }
 
@@ -103,6 +112,10 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Test { level, filter } => {
             let ok = test::test(&level, filter.as_deref());
             Ok(if ok { 0 } else { 1 })
+        }
+        Command::Bench { bench } => {
+            bench::run(&bench)?;
+            Ok(0)
         }
     }
 }

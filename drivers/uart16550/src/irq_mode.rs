@@ -111,12 +111,15 @@
 //! RBR while LSR.DR. A higher level means fewer interrupts but less slack
 //! (16 − level bytes) before an overrun while the interrupt waits.
 //!
-//! If the receive ring is full, the handler still empties the chip's FIFO and
-//! throws the excess away (counted in
-//! [`UartStats::rx_dropped`](crate::UartStats::rx_dropped)): leaving bytes in
-//! the FIFO would keep the interrupt asserted with no one able to clear it — a
-//! livelock that no reader could break, because readers cannot run while the
-//! CPU is stuck in the handler.
+//! If the receive ring is full, the handler *throttles* instead of throwing
+//! input away: it leaves the bytes in the chip's FIFO and switches the
+//! receive interrupt off (IER.ERBFI), which also lowers the line — no
+//! livelock. With the FIFO full the sender has to wait (a real line would
+//! overrun unless RTS/CTS flow control stopped the other end; QEMU simply
+//! holds its input back). Once a reader has made room it calls
+//! [`Uart16550::unthrottle_rx`], the interrupt comes back and the waiting
+//! bytes flow in order. Counted in
+//! [`UartStats::rx_throttles`](crate::UartStats::rx_throttles).
 //!
 //! Line errors (overrun, parity, framing, break) have their own,
 //! highest-priority source; reading LSR clears it, and every LSR read is
@@ -219,6 +222,7 @@ impl<W: RegisterWindow> Uart16550<W> {
         if modem_control & mcr::OUT2 == 0 {
             self.write(regs::MCR, modem_control | mcr::OUT2)?;
         }
+        self.irq_mode = true;
         self.write_ier(RX_SOURCES)
     }
 
@@ -230,7 +234,7 @@ impl<W: RegisterWindow> Uart16550<W> {
     ///
     /// * received data, character timeout: reads RBR while LSR.DR (at most a
     ///   FIFO-full per round) into `rx`; bytes that do not fit are discarded
-    ///   and counted in [`UartStats::rx_dropped`](crate::UartStats::rx_dropped);
+    ///   and counted in [`UartStats::rx_throttles`](crate::UartStats::rx_throttles);
     /// * line status: reads LSR (counting the errors), then drains any data;
     /// * THR empty: writes up to a FIFO-full from `tx`, and disables the THRE
     ///   interrupt once `tx` is empty;
@@ -332,8 +336,8 @@ impl<W: RegisterWindow> Uart16550<W> {
     }
 
     /// Reads RBR while LSR.DR, at most a FIFO-full, into `rx`; returns how
-    /// many bytes `rx` took. Bytes it refuses are dropped and counted: they
-    /// must leave the chip or its interrupt stays asserted.
+    /// many bytes it moved. When `rx` is full it throttles (see the module
+    /// docs) rather than drop anything.
     fn drain_rx<const N: usize>(&mut self, rx: &mut ByteRing<N>) -> Result<usize, Error> {
         let mut stored = 0;
         // Bounded: a chip (or floating bus) reporting DR forever must not
@@ -342,15 +346,40 @@ impl<W: RegisterWindow> Uart16550<W> {
             if self.read_lsr()? & lsr::DR == 0 {
                 break;
             }
+            if rx.is_full() {
+                self.throttle_rx()?;
+                break;
+            }
             let byte = self.read(regs::RBR)?;
             self.stats.rx_bytes += 1;
-            if rx.push(byte) {
-                stored += 1;
-            } else {
-                self.stats.rx_dropped += 1;
-            }
+            rx.push(byte);
+            stored += 1;
         }
         Ok(stored)
+    }
+
+    /// Stops receive interrupts: the bytes wait in the chip.
+    fn throttle_rx(&mut self) -> Result<(), Error> {
+        if self.ier & ier::RX_AVAILABLE != 0 {
+            self.stats.rx_throttles += 1;
+            self.write_ier(self.ier & !ier::RX_AVAILABLE)?;
+        }
+        Ok(())
+    }
+
+    /// Re-enables receive interrupts after a reader emptied part of the
+    /// ring; a no-op unless the handler throttled. Bytes left in the chip
+    /// raise the interrupt again at once.
+    pub fn unthrottle_rx(&mut self) -> Result<(), Error> {
+        if self.irq_mode && self.ier & ier::RX_AVAILABLE == 0 {
+            self.write_ier(self.ier | ier::RX_AVAILABLE)?;
+        }
+        Ok(())
+    }
+
+    /// True while receive interrupts are off because the ring was full.
+    pub fn rx_throttled(&self) -> bool {
+        self.irq_mode && self.ier & ier::RX_AVAILABLE == 0
     }
 
     /// Writes up to one FIFO-full from `tx` to THR; the caller has seen THRE.

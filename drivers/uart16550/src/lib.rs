@@ -316,9 +316,9 @@ pub struct UartStats {
     /// `handle_interrupt` calls that found nothing pending: another device's
     /// interrupt on a shared line, or a spurious one.
     pub not_mine: u64,
-    /// Bytes read from the chip in interrupt mode that did not fit into the
-    /// receive ring and were thrown away (the chip's FIFO is drained anyway).
-    pub rx_dropped: u64,
+    /// Times the receive ring was full and receive interrupts were switched
+    /// off until a reader made room (input waits in the chip, nothing is lost).
+    pub rx_throttles: u64,
     /// `handle_interrupt` calls that stopped at [`IRQ_LOOP_LIMIT`] rounds with
     /// the chip still reporting interrupts: a stuck or misbehaving device.
     pub stuck_loops: u64,
@@ -344,6 +344,8 @@ pub struct Uart16550<W> {
     /// Bytes written per THRE wait: 16 once `init` has seen working FIFOs, 1
     /// before that (or on a FIFO-less 16450), where THR holds a single byte.
     tx_burst: usize,
+    /// Set by `enable_irq_mode`.
+    irq_mode: bool,
     /// Bytes that were already waiting when `init` ran (typed or piped in
     /// while firmware was still booting). Enabling the FIFOs resets them, so
     /// `init` saves them here first and `try_read_byte` returns them first.
@@ -371,6 +373,7 @@ impl<W: RegisterWindow> Uart16550<W> {
             regs,
             stats: UartStats::default(),
             tx_burst: 1,
+            irq_mode: false,
             early_rx: [0; regs::FIFO_DEPTH],
             early_len: 0,
             early_pos: 0,

@@ -79,6 +79,9 @@ fn run_pending() -> Option<RunExit> {
     if me.softirq.state.pending.pending() == 0 || me.softirq.running.swap(true, Ordering::Acquire) {
         return None;
     }
+    // Softirqs are per-CPU state: no preemption (and so no migration to
+    // another thread's turn) while they run, as Linux's local_bh_disable.
+    percpu::preempt_disable();
     let irqs = cpu::save_and_disable_interrupts();
     cpu::enable_interrupts();
     let exit = me.softirq.state.run(&POLICY, crate::time::uptime_ns, |v| {
@@ -89,6 +92,7 @@ fn run_pending() -> Option<RunExit> {
     });
     cpu::disable_interrupts();
     me.softirq.running.store(false, Ordering::Release);
+    percpu::this_cpu().preempt_count.fetch_sub(1, Ordering::Relaxed);
     cpu::restore_interrupts(irqs);
     Some(exit)
 }

@@ -310,6 +310,9 @@ fn switch(why: Why) {
             Why::Voluntary => prev.state() == State::Running,
             Why::Preempted => prev.state() != State::Dead,
         };
+        if prev.idle && prev.state() == State::Running {
+            prev.set_state(State::Runnable);
+        }
         if stays_runnable && !prev.idle {
             prev.set_state(State::Runnable);
             if !prev.on_rq.swap(true, Ordering::AcqRel) {

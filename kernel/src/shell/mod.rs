@@ -3,7 +3,7 @@
 //! The editor handles printable ASCII, backspace (DEL 0x7f and BS 0x08),
 //! Ctrl-U (erase line) and Ctrl-C (abandon line); CR, LF and CRLF all end
 //! a line, so both a terminal in raw mode and a script piping text work.
-//! Input is polled for now.
+//! Input sleeps on the console's receive queue once interrupts are on.
 
 mod bench;
 mod commands;
@@ -12,7 +12,6 @@ mod mem;
 mod sched;
 mod serial;
 
-use crate::arch::cpu;
 use crate::console;
 
 pub const PROMPT: &str = "ioxide> ";
@@ -23,10 +22,7 @@ fn read_line(buf: &mut [u8; LINE_MAX]) -> usize {
     let mut len = 0;
     let mut last_was_cr = false;
     loop {
-        let Some(byte) = console::try_read_byte() else {
-            cpu::pause();
-            continue;
-        };
+        let byte = console::read_byte();
         let after_cr = core::mem::replace(&mut last_was_cr, byte == b'\r');
         match byte {
             b'\n' if after_cr => {} // the LF of a CRLF

@@ -1,10 +1,12 @@
 //! Level 3: end-to-end tests, run from the host against the real emulated machine.
 //!
 //! [`session`] is the `expect`-style driver for one QEMU; [`tests`] holds the
-//! registry. [`run`] starts the tests at most two at a time (CI has two cores and
-//! each QEMU gets its own images and ports), prints one line per test as it
-//! finishes, and tallies the results.
+//! registry and [`parse`] the parsers of the `/proc`-style replies. [`run`]
+//! starts the tests at most two at a time (CI has two cores and each QEMU gets
+//! its own images and ports), prints one line per test as it finishes, and
+//! tallies the results.
 
+pub mod parse;
 pub mod session;
 pub mod tests;
 

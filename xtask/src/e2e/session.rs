@@ -13,6 +13,7 @@ use crate::run::{join_within, PROMPT};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -150,21 +151,85 @@ impl Session {
     /// Types `line` and Enter; returns the output up to the next prompt, without
     /// the echoed command line and the prompt.
     pub fn command(&mut self, line: &str) -> Result<String> {
+        self.command_within(line, COMMAND_TIMEOUT)
+    }
+
+    /// Like [`Self::command`] for a command allowed to run up to `timeout`
+    /// (benchmarks, bulk transfers).
+    pub fn command_within(&mut self, line: &str, timeout: Duration) -> Result<String> {
         self.send_raw(format!("{line}\n").as_bytes())?;
-        let text = self.expect(PROMPT, COMMAND_TIMEOUT)?;
+        let text = self.expect(PROMPT, timeout)?;
         Ok(strip_echo(&reply_text(&text), line))
     }
 
     /// Writes bytes to the serial port as they are.
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
         let Some(stdin) = self.stdin.as_mut() else {
-            return Err(self.fail("QEMU's stdin is closed".into()));
+            return Err(self.fail("QEMU's stdin is closed (or lent to a background writer)".into()));
         };
         let result = stdin.write_all(bytes).and_then(|()| stdin.flush());
         if let Err(e) = result {
             return Err(self.fail(format!("writing to QEMU's console: {e}")));
         }
         Ok(())
+    }
+
+    /// Starts writing `data` to the serial port from another thread, `chunk` bytes
+    /// per `write`, as fast as the pipe takes them. A write into a pipe blocks once
+    /// QEMU stops reading (its UART model only takes bytes while the guest's FIFO
+    /// has room), so a blocking write here would be an unbounded wait; the thread
+    /// lets the caller keep its deadlines. Until [`Self::finish_writing`] the
+    /// session cannot type anything else.
+    pub fn start_writing(&mut self, data: Vec<u8>, chunk: usize) -> Result<BackgroundWriter> {
+        let Some(mut stdin) = self.stdin.take() else {
+            return Err(self.fail("QEMU's stdin is closed (or lent to a background writer)".into()));
+        };
+        let written = Arc::new(AtomicUsize::new(0));
+        let progress = Arc::clone(&written);
+        let total = data.len();
+        let chunk = chunk.max(1);
+        let handle = thread::spawn(move || {
+            let mut result = Ok(());
+            for piece in data.chunks(chunk) {
+                result = stdin.write_all(piece).and_then(|()| stdin.flush());
+                if result.is_err() {
+                    break;
+                }
+                progress.fetch_add(piece.len(), Ordering::Relaxed);
+            }
+            (stdin, result)
+        });
+        Ok(BackgroundWriter { handle, written, total })
+    }
+
+    /// Waits up to `timeout` for a [`BackgroundWriter`] to finish and takes QEMU's
+    /// stdin back. On a timeout the writer stays detached; dropping the session
+    /// kills QEMU, which ends its blocked write.
+    pub fn finish_writing(&mut self, writer: BackgroundWriter, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while !writer.handle.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if !writer.handle.is_finished() {
+            return Err(self.fail(format!(
+                "writing to QEMU's console stalled: {} of {} bytes written after {:.1} s more",
+                writer.written(),
+                writer.total,
+                timeout.as_secs_f64()
+            )));
+        }
+        let written = writer.written();
+        match writer.handle.join() {
+            Ok((stdin, result)) => {
+                if self.exit.is_none() {
+                    self.stdin = Some(stdin);
+                }
+                result.map_err(|e| {
+                    self.fail(format!("writing to QEMU's console after {written} of {} bytes: {e}", writer.total))
+                })
+            }
+            Err(_) => Err(self.fail("the console writer thread panicked".into())),
+        }
     }
 
     /// Waits up to `timeout` for QEMU to exit; returns its status code.
@@ -232,6 +297,20 @@ impl Drop for Session {
         for reader in self.readers.drain(..) {
             join_within(reader, READER_TIMEOUT);
         }
+    }
+}
+
+/// A write to the console in progress (see [`Session::start_writing`]).
+pub struct BackgroundWriter {
+    handle: JoinHandle<(ChildStdin, std::io::Result<()>)>,
+    written: Arc<AtomicUsize>,
+    total: usize,
+}
+
+impl BackgroundWriter {
+    /// Bytes QEMU has taken so far (the pipe's buffer included).
+    pub fn written(&self) -> usize {
+        self.written.load(Ordering::Relaxed)
     }
 }
 

@@ -6,13 +6,14 @@
 //! shell's replies are separate pure functions so their logic is unit-tested
 //! without QEMU.
 
+use super::parse;
 use super::session::{reply_text, require, tail_lines, Session, COMMAND_TIMEOUT, TAIL_LINES};
 use crate::machine::{IsolatedMachine, Profile, QemuExit};
 use crate::run::{self, Console, PROMPT};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Cursor, Write};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An informational note shown after `ok`.
 pub type Note = Option<String>;
@@ -32,6 +33,13 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ("page_fault_is_reported", page_fault_is_reported),
     ("panic_is_reported", panic_is_reported),
     ("piped_run_answers", piped_run_answers),
+    ("serial_64k_input_is_lossless", serial_64k_input_is_lossless),
+    ("interrupts_show_timer_on_every_cpu", interrupts_show_timer_on_every_cpu),
+    ("serial_irq_line_counts", serial_irq_line_counts),
+    ("ps_lists_kernel_threads", ps_lists_kernel_threads),
+    ("softirqs_table", softirqs_table),
+    ("uptime_advances", uptime_advances),
+    ("irq_affinity_rejects_bad_arguments", irq_affinity_rejects_bad_arguments),
 ];
 
 /// The commands `help` must mention.
@@ -40,6 +48,20 @@ const SHELL_COMMANDS: &[&str] = &["help", "meminfo", "dmesg", "acpi", "poweroff"
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The page size `meminfo` counts in.
 const PAGE_SIZE: u64 = 4096;
+/// Bytes the serial-sink test types.
+const SINK_BYTES: usize = 64 << 10;
+/// Bytes per `write` into QEMU's stdin.
+const SINK_CHUNK: usize = 4096;
+/// Seed of the serial-sink payload (any value; fixed so a failure reproduces).
+const SINK_SEED: u64 = 0x0105_e1de;
+/// How long the sink may take from its ready line to its result (the kernel
+/// gives up after 60 s and says so).
+const SINK_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long to keep asking for a state that appears with the next timer tick
+/// (a tick is 10 ms; this only bounds a wait, nothing is timed).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between two such questions.
+const SETTLE_STEP: Duration = Duration::from_millis(200);
 
 /// Boots the standard machine to its first prompt.
 fn shell() -> Result<Session> {
@@ -161,6 +183,161 @@ fn piped_run_answers() -> Result<Note> {
     if !problems.is_empty() {
         return Err(fail(problems.join("; ")));
     }
+    Ok(None)
+}
+
+/// Types 64 KiB of pseudo-random printable text into `serial sink 65536 busy`
+/// (a CPU-bound thread competes with the reader) and compares the byte count and
+/// FNV-1a hash the kernel reports with the host's.
+fn serial_64k_input_is_lossless() -> Result<Note> {
+    let mut s = shell()?;
+    let payload = parse::sink_payload(SINK_BYTES, SINK_SEED);
+    let want = parse::fnv1a64(&payload);
+    s.send_raw(format!("serial sink {SINK_BYTES} busy\n").as_bytes())?;
+    let ready = parse::sink_ready_line(SINK_BYTES);
+    let (which, _) = s.expect_one_of(&[&ready, PROMPT], COMMAND_TIMEOUT)?;
+    if which != 0 {
+        return Err(s.fail(format!("the shell prompted again instead of printing {ready:?}")));
+    }
+    s.expect("\n", COMMAND_TIMEOUT)?;
+
+    let started = Instant::now();
+    let writer = s.start_writing(payload, SINK_CHUNK)?;
+    let ends = ["serial sink: received ", "serial sink: timeout "];
+    let result = s.expect_one_of(&ends, SINK_TIMEOUT);
+    let elapsed = started.elapsed();
+    let written = writer.written();
+    let (which, _) = result.with_context(|| format!("{written} of {SINK_BYTES} bytes had been written to QEMU"))?;
+    let line = format!("{}{}", ends[which], s.expect("\n", COMMAND_TIMEOUT)?);
+    s.finish_writing(writer, COMMAND_TIMEOUT)?;
+    s.expect(PROMPT, COMMAND_TIMEOUT)?;
+    let got = match parse::parse_sink_result(&line) {
+        Ok(r) => r,
+        Err(e) => return Err(s.fail(format!("{e:#}"))),
+    };
+    match got {
+        parse::SinkResult::Received { bytes, fnv1a64 } if bytes == SINK_BYTES as u64 && fnv1a64 == want => {}
+        parse::SinkResult::Received { bytes, fnv1a64 } => {
+            return Err(s.fail(format!(
+                "the kernel received {bytes} bytes with FNV-1a 0x{fnv1a64:016x}; \
+                 the host sent {SINK_BYTES} bytes with FNV-1a 0x{want:016x}"
+            )))
+        }
+        parse::SinkResult::Timeout { bytes } => {
+            return Err(s.fail(format!("the kernel timed out after {bytes} of {SINK_BYTES} bytes")))
+        }
+    }
+    let help = s.command("help")?;
+    check_help(&help).context("`help` after the serial sink")?;
+    let rate = SINK_BYTES as f64 / elapsed.as_secs_f64().max(1e-6) / 1024.0;
+    Ok(Some(format!("{:.2} s, {rate:.0} KiB/s", elapsed.as_secs_f64())))
+}
+
+/// Asks `interrupts` until every CPU's `LOC:` count is nonzero (the APs'
+/// timers start last); checks the table's shape every time.
+fn interrupts_show_timer_on_every_cpu() -> Result<Note> {
+    let mut s = shell()?;
+    let smp = s.machine().smp();
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let out = s.command("interrupts")?;
+        let table = parse::check_interrupts(&out, smp).map_err(|e| with_output(e, "interrupts", &out))?;
+        let idle = parse::idle_timer_cpus(&table);
+        if idle.is_empty() {
+            let loc = table.require("LOC")?;
+            return Ok(Some(format!("LOC {:?}", loc.counts)));
+        }
+        if Instant::now() >= deadline {
+            let e = anyhow!("`LOC:` is still 0 on CPU(s) {idle:?} after {:.0} s", SETTLE_TIMEOUT.as_secs_f64());
+            return Err(with_output(e, "interrupts", &out));
+        }
+        std::thread::sleep(SETTLE_STEP);
+    }
+}
+
+/// After a few typed commands, the serial port's IRQ line has counted them.
+fn serial_irq_line_counts() -> Result<Note> {
+    let mut s = shell()?;
+    for cmd in ["help", "uptime", "help"] {
+        s.command(cmd)?;
+    }
+    let out = s.command("interrupts")?;
+    let table = parse::check_interrupts(&out, s.machine().smp()).map_err(|e| with_output(e, "interrupts", &out))?;
+    let rows = parse::serial_rows(&table);
+    let Some(row) = rows.iter().find(|r| r.total() > 0) else {
+        let e = if rows.is_empty() {
+            anyhow!("no IRQ row names the `serial` handler")
+        } else {
+            anyhow!("the `serial` IRQ row counts 0 interrupts after typing four commands")
+        };
+        return Err(with_output(e, "interrupts", &out));
+    };
+    Ok(Some(format!("GSI {} counted {}", row.label, row.total())))
+}
+
+fn ps_lists_kernel_threads() -> Result<Note> {
+    let mut s = shell()?;
+    let out = s.command("ps")?;
+    let threads = parse::check_ps(&out, s.machine().smp()).map_err(|e| with_output(e, "ps", &out))?;
+    Ok(Some(format!("{} threads", threads.len())))
+}
+
+/// `softirqs` has one count per CPU in every row, TIMER and TASKLET among them.
+/// Counts are not required to be nonzero: the tick raises TIMER only when a
+/// kernel timer is due.
+fn softirqs_table() -> Result<Note> {
+    let mut s = shell()?;
+    let smp = s.machine().smp();
+    let out = s.command("uptime")?;
+    parse::parse_uptime(&out).map_err(|e| with_output(e, "uptime", &out))?;
+    let out = s.command("softirqs")?;
+    let table = parse::check_softirqs(&out, smp).map_err(|e| with_output(e, "softirqs", &out))?;
+    let timer = table.require("TIMER")?.total();
+    Ok(Some(format!("{} vectors, TIMER total {timer}", table.rows.len())))
+}
+
+/// Two `uptime`s: the second shows more jiffies (asked again, bounded, if the
+/// two answers fell within one tick) and no less time; `<k> CPUs online`
+/// matches the machine.
+fn uptime_advances() -> Result<Note> {
+    let mut s = shell()?;
+    let smp = s.machine().smp();
+    let uptime = |s: &mut Session| -> Result<parse::Uptime> {
+        let out = s.command("uptime")?;
+        parse::parse_uptime(&out).map_err(|e| with_output(e, "uptime", &out))
+    };
+    let first = uptime(&mut s)?;
+    if first.cpus != smp {
+        return Err(s.fail(format!("uptime says {} CPUs online; the machine has {smp}", first.cpus)));
+    }
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        std::thread::sleep(SETTLE_STEP);
+        let second = uptime(&mut s)?;
+        if second.millis < first.millis || second.jiffies < first.jiffies {
+            return Err(s.fail(format!("uptime went backwards: {first:?} then {second:?}")));
+        }
+        if second.jiffies > first.jiffies {
+            return Ok(Some(format!("jiffies {} -> {}", first.jiffies, second.jiffies)));
+        }
+        if Instant::now() >= deadline {
+            return Err(s.fail(format!(
+                "jiffies stayed at {} for {:.0} s of host time",
+                first.jiffies,
+                SETTLE_TIMEOUT.as_secs_f64()
+            )));
+        }
+    }
+}
+
+fn irq_affinity_rejects_bad_arguments() -> Result<Note> {
+    let mut s = shell()?;
+    for line in ["irq affinity", "irq affinity x 1", "irq affinity 4 99"] {
+        let out = s.command(line)?;
+        parse::check_usage_error(&out).map_err(|e| with_output(e, line, &out))?;
+    }
+    let help = s.command("help")?;
+    check_help(&help).context("`help` after rejected `irq affinity` arguments")?;
     Ok(None)
 }
 

@@ -16,6 +16,7 @@ pub enum ExitCode {
 }
 
 pub fn qemu_exit(code: ExitCode) -> ! {
+    crate::console::flush();
     // SAFETY: the standard machine has isa-debug-exit at this port; on a
     // machine without it the write is ignored and we halt below.
     unsafe { outb(ISA_DEBUG_EXIT_PORT, code as u8) };
