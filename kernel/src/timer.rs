@@ -134,7 +134,3 @@ fn run_expired() {
 pub fn init() {
     softirq::open(SoftirqVector::Timer, run_expired);
 }
-
-pub fn pending() -> usize {
-    QUEUE.lock().len()
-}

@@ -7,7 +7,6 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -22,14 +21,9 @@ impl Work {
     pub fn new(func: impl Fn() + Send + Sync + 'static) -> Arc<Work> {
         Arc::new(Work { pending: AtomicBool::new(false), func: Box::new(func) })
     }
-
-    pub fn is_pending(&self) -> bool {
-        self.pending.load(Ordering::Acquire)
-    }
 }
 
 pub struct WorkQueue {
-    name: String,
     queue: SpinLockIrq<VecDeque<Arc<Work>>>,
     more_work: WaitQueue,
     /// Items started and finished, for `flush`.
@@ -42,7 +36,6 @@ impl WorkQueue {
     /// Creates the queue and its workers, one per online CPU.
     pub fn new(name: &str) -> Result<Arc<WorkQueue>, crate::mm::MmError> {
         let wq = Arc::new(WorkQueue {
-            name: String::from(name),
             queue: SpinLockIrq::new(VecDeque::new()),
             more_work: WaitQueue::new(),
             queued: AtomicU64::new(0),
@@ -87,14 +80,6 @@ impl WorkQueue {
                 self.progress.wake_up_all();
             }
         }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn completed(&self) -> u64 {
-        self.done.load(Ordering::Acquire)
     }
 }
 

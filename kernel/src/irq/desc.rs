@@ -33,7 +33,10 @@ struct Line {
     gsi: u32,
     trigger: Trigger,
     actions: Vec<Action>,
+    /// Disabled by the nobody-cared detector.
     disabled: bool,
+    /// Masked by a driver (`IrqHandle::mask`): interrupts are not wanted now.
+    masked: bool,
     unhandled_in_a_row: u32,
     unhandled_total: u64,
     cpu: usize,
@@ -94,8 +97,21 @@ pub struct IrqHandle {
 }
 
 impl IrqHandle {
-    pub fn vector(&self) -> u8 {
-        self.vector
+    /// Masks the line at the IOAPIC (Linux's `disable_irq_nosync`): the
+    /// device may still raise it, nothing is delivered until `unmask`.
+    pub fn mask(&self) {
+        self.set_masked(true);
+    }
+
+    pub fn unmask(&self) {
+        self.set_masked(false);
+    }
+
+    fn set_masked(&self, masked: bool) {
+        if let Some(line) = VECTORS[usize::from(self.vector)].lock().as_mut() {
+            line.masked = masked;
+            let _ = if masked { apic::mask_gsi(line.gsi) } else { apic::unmask_gsi(line.gsi) };
+        }
     }
 }
 
@@ -136,6 +152,7 @@ pub fn request(
         trigger,
         actions: alloc::vec![action],
         disabled: false,
+        masked: false,
         unhandled_in_a_row: 0,
         unhandled_total: 0,
         cpu: 0,
@@ -167,7 +184,7 @@ pub fn dispatch(vector: u8) {
     {
         let mut slot = VECTORS[usize::from(vector)].lock();
         match slot.as_mut() {
-            Some(line) if !line.disabled => run_actions(line),
+            Some(line) if !line.disabled && !line.masked => run_actions(line),
             _ => {
                 SPURIOUS.fetch_add(1, Ordering::Relaxed);
             }
@@ -223,6 +240,7 @@ pub fn set_affinity(gsi: u32, cpu: usize) -> Result<(), IrqError> {
 /// A snapshot of one line for `interrupts`.
 pub struct LineInfo {
     pub gsi: u32,
+    pub masked: bool,
     pub vector: u8,
     pub trigger: Trigger,
     pub names: String,
@@ -237,6 +255,7 @@ pub fn lines() -> Vec<LineInfo> {
         if let Some(line) = VECTORS[usize::from(v)].lock().as_ref() {
             out.push(LineInfo {
                 gsi: line.gsi,
+                masked: line.masked,
                 vector: v,
                 trigger: line.trigger,
                 names: line.actions.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
@@ -248,10 +267,6 @@ pub fn lines() -> Vec<LineInfo> {
     }
     out.sort_by_key(|l| l.gsi);
     out
-}
-
-pub fn free_line_count() -> usize {
-    ALLOCATOR.lock().available()
 }
 
 /// Delivers the line's vector to this CPU with a self-IPI, as if the device

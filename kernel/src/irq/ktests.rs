@@ -163,6 +163,18 @@ ktest! {
         t.kill();
     }
 
+    fn disabled_tasklet_waits_for_enable() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let r = runs.clone();
+        let t = Tasklet::new(move || { r.fetch_add(1, Ordering::SeqCst); }).map_err(|_| "no tasklet slot")?;
+        t.disable();
+        t.schedule();
+        check!(!wait_until(50, || runs.load(Ordering::SeqCst) > 0), "a disabled tasklet ran");
+        t.enable();
+        check!(wait_until(1000, || runs.load(Ordering::SeqCst) == 1), "tasklet did not run after enable");
+        t.kill();
+    }
+
     fn tasklet_runs_on_the_scheduling_cpu() {
         let Some(cpu) = other_cpu() else { return Err("needs 2 CPUs".into()) };
         let ran_on = Arc::new(AtomicUsize::new(usize::MAX));
@@ -200,6 +212,34 @@ ktest! {
         check_eq!(OVERLAPS.load(Ordering::SeqCst), 0);
         check!(RUNS.load(Ordering::SeqCst) > 0);
         t.kill();
+    }
+
+    fn masked_line_delivers_nothing_until_unmasked() {
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        let h = request(20, "maskme", 0, || {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            IrqReturn::Handled
+        }).map_err(err)?;
+        h.mask();
+        let spurious = super::SPURIOUS.load(Ordering::SeqCst);
+        raise_for_test(20).map_err(err)?;
+        check!(wait_until(1000, || super::SPURIOUS.load(Ordering::SeqCst) > spurious), "masked interrupt not accounted");
+        check_eq!(CALLS.load(Ordering::SeqCst), 0);
+        h.unmask();
+        raise_for_test(20).map_err(err)?;
+        check!(wait_until(1000, || CALLS.load(Ordering::SeqCst) == 1), "unmasked line not delivered");
+    }
+
+    fn affinity_reprograms_the_ioapic_destination() {
+        let Some(cpu) = other_cpu() else { return Err("needs 2 CPUs".into()) };
+        let h = request(21, "affine", 0, || IrqReturn::Handled).map_err(err)?;
+        let target = crate::percpu::cpu(cpu).unwrap().apic_id.load(Ordering::SeqCst) as u8;
+        check!(crate::arch::apic::gsi_destination(21) != Some(target), "already routed there");
+        super::set_affinity(21, cpu).map_err(err)?;
+        check_eq!(crate::arch::apic::gsi_destination(21), Some(target));
+        check_eq!(super::set_affinity(21, 99), Err(IrqError::NoSuchCpu(99)));
+        check_eq!(super::set_affinity(19, cpu), Err(IrqError::NotRequested(19)));
+        drop(h);
     }
 
     fn irq_handler_and_thread_share_a_spinlock_irq() {

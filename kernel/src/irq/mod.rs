@@ -28,8 +28,7 @@ mod ktests;
 mod desc;
 
 pub use desc::{
-    free_line_count, is_disabled, lines, raise_for_test, request, set_affinity, IrqError, IrqHandle, LineInfo,
-    NOBODY_CARED_LIMIT, SHARED,
+    is_disabled, lines, raise_for_test, request, set_affinity, IrqError, IrqHandle, NOBODY_CARED_LIMIT, SHARED,
 };
 
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -48,7 +48,9 @@ impl CpuSoftirq {
     }
 }
 
-static HANDLERS: SpinLockIrq<[Option<fn()>; NR_SOFTIRQS]> = SpinLockIrq::new([None; NR_SOFTIRQS]);
+type HandlerTable = [Option<fn()>; NR_SOFTIRQS];
+
+static HANDLERS: SpinLockIrq<HandlerTable> = SpinLockIrq::new([None; NR_SOFTIRQS]);
 const POLICY: RestartPolicy = RestartPolicy::LINUX;
 
 /// Registers the handler of a softirq vector (Linux's `open_softirq`).

@@ -81,9 +81,6 @@ impl Thread {
     pub fn state(&self) -> State {
         State::from_u8(self.state.load(Ordering::Acquire))
     }
-    pub fn cpu(&self) -> usize {
-        self.cpu
-    }
     fn set_state(&self, s: State) {
         self.state.store(s as u8, Ordering::Release);
     }

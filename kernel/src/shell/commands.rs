@@ -42,8 +42,8 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         name: "serial",
-        usage: "serial sink <bytes> [busy]",
-        help: "read raw bytes, report count and FNV-1a",
+        usage: "serial sink <bytes> [busy] | stats",
+        help: "read raw bytes (count, FNV-1a); UART counters",
         run: serial::serial,
     },
     Command { name: "dmesg", usage: "dmesg", help: "kernel log with timestamps", run: dmesg },

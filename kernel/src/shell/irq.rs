@@ -43,7 +43,11 @@ pub fn interrupts(args: &[&str]) -> Result<(), String> {
         for c in online() {
             print!(" {:>10}", c.vector_counts[usize::from(line.vector)].load(Ordering::Relaxed));
         }
-        let state = if line.disabled { " (disabled: nobody cared)" } else { "" };
+        let state = match (line.disabled, line.masked) {
+            (true, _) => " (disabled: nobody cared)",
+            (false, true) => " (masked)",
+            _ => "",
+        };
         println!(
             "   IO-APIC {:>3}-{trigger:<5} vec {:#04x} -> cpu{}  {}{state}",
             line.gsi, line.vector, line.cpu, line.names

@@ -24,7 +24,8 @@ pub fn serial(args: &[&str]) -> Result<(), String> {
     let (count, busy) = match args {
         ["sink", n] => (parse_number(n)?, false),
         ["sink", n, "busy"] => (parse_number(n)?, true),
-        _ => return Err("expected: sink <bytes> [busy]".into()),
+        ["stats"] => return stats(),
+        _ => return Err("expected: sink <bytes> [busy] | stats".into()),
     };
     let stop = Arc::new(AtomicBool::new(false));
     if busy {
@@ -54,5 +55,19 @@ pub fn serial(args: &[&str]) -> Result<(), String> {
     } else {
         println!("serial sink: received {received} bytes fnv1a64 {hash:#018x}");
     }
+    Ok(())
+}
+
+fn stats() -> Result<(), String> {
+    let s = crate::console::stats().ok_or("no console")?;
+    println!("COM1 16550: rx {} bytes, tx {} bytes", s.rx_bytes, s.tx_bytes);
+    println!(
+        "  interrupts {} (not mine {}, THRE {}), rx throttles {}, stuck loops {}",
+        s.interrupts, s.not_mine, s.thre_interrupts, s.rx_throttles, s.stuck_loops
+    );
+    println!(
+        "  line errors: overrun {} parity {} framing {} break {}; tx timeouts {}",
+        s.overruns, s.parity_errors, s.framing_errors, s.breaks, s.tx_timeouts
+    );
     Ok(())
 }

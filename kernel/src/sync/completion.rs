@@ -6,7 +6,7 @@
 use super::{SpinLockIrq, WaitQueue};
 
 pub struct Completion {
-    /// Outstanding completions; `u32::MAX` after `complete_all`.
+    /// Outstanding completions.
     done: SpinLockIrq<u32>,
     waiters: WaitQueue,
 }
@@ -26,13 +26,8 @@ impl Completion {
     pub fn complete(&self) {
         {
             let mut done = self.done.lock();
-            *done = done.saturating_add(1).min(u32::MAX - 1).max(*done);
+            *done = done.saturating_add(1);
         }
-        self.waiters.wake_up_all();
-    }
-
-    pub fn complete_all(&self) {
-        *self.done.lock() = u32::MAX;
         self.waiters.wake_up_all();
     }
 
@@ -43,17 +38,10 @@ impl Completion {
 
     fn try_consume(&self) -> bool {
         let mut done = self.done.lock();
-        match *done {
-            0 => false,
-            u32::MAX => true,
-            _ => {
-                *done -= 1;
-                true
-            }
+        if *done == 0 {
+            return false;
         }
-    }
-
-    pub fn is_done(&self) -> bool {
-        *self.done.lock() > 0
+        *done -= 1;
+        true
     }
 }

@@ -61,8 +61,4 @@ impl WaitQueue {
         let waiters: VecDeque<Arc<Thread>> = core::mem::take(&mut *self.waiters.lock());
         waiters.iter().filter(|t| sched::wake(t)).count()
     }
-
-    pub fn waiters(&self) -> usize {
-        self.waiters.lock().len()
-    }
 }

@@ -174,14 +174,6 @@ pub fn eoi() {
     let _ = lapic().eoi();
 }
 
-/// Tells the IOAPIC that a level-triggered `vector` was handled (version
-/// 0x20+; older IOAPICs take the broadcast from the local APIC EOI).
-pub fn ioapic_eoi(vector: u8) {
-    if let Some(io) = IOAPIC.lock().as_ref() {
-        let _ = io.eoi(vector);
-    }
-}
-
 pub fn send_ipi(apic_id: u32, vector: u8) -> Result<(), ::apic::Error> {
     lapic().send_ipi(apic_id, vector)
 }
@@ -245,6 +237,7 @@ pub fn set_gsi_destination(gsi: u32, apic_id: u8) -> Result<(), ::apic::Error> {
     IOAPIC.lock().as_mut().ok_or(::apic::Error::NotPresent)?.set_destination(gsi, apic_id)
 }
 
-pub fn ioapic_version() -> Option<u8> {
-    IOAPIC.lock().as_ref().map(|io| io.version())
+/// The destination APIC ID programmed for `gsi` (its affinity).
+pub fn gsi_destination(gsi: u32) -> Option<u8> {
+    IOAPIC.lock().as_mut()?.entry(gsi).ok().map(|e| e.destination)
 }

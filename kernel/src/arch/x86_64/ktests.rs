@@ -34,6 +34,14 @@ ktest! {
         check!(crate::percpu::this_cpu().ticks.load(Ordering::Relaxed) >= before + 3, "the timer tick did not arrive");
     }
 
+    fn udelay_waits_at_least_as_long_as_asked() {
+        let hz = crate::time::tsc_hz();
+        let start = cpu::rdtsc();
+        crate::time::udelay(2000);
+        let waited = cpu::rdtsc() - start;
+        check!(waited >= hz / 500, "udelay(2000) returned after {} us", waited * 1_000_000 / hz);
+    }
+
     fn tsc_is_calibrated_and_monotonic() {
         let hz = crate::time::tsc_hz();
         check!(hz > 100_000_000 && hz < 20_000_000_000, "implausible TSC frequency {hz}");

@@ -12,8 +12,6 @@
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use ::apic::lapic::ApicOps;
-
 use super::{apic, cpu, gdt, idt};
 use crate::acpi::{self, MadtInfo};
 use crate::mm::frame::Pages;
@@ -168,10 +166,12 @@ fn start_ap(cpu_index: usize, apic_id: u32) -> bool {
     let stack_top = crate::mm::phys_to_virt(stack.phys()) + stack.len();
     // The AP's startup stack becomes its idle thread's stack for good.
     core::mem::forget(stack);
-    percpu::cpu(cpu_index).map(|c| c.apic_id.store(apic_id, Ordering::Relaxed));
+    if let Some(c) = percpu::cpu(cpu_index) {
+        c.apic_id.store(apic_id, Ordering::Relaxed);
+    }
     write_param(PARAM_CR3, cpu::read_cr3());
     write_param(PARAM_STACK, stack_top);
-    write_param(PARAM_ENTRY, ap_entry as usize as u64);
+    write_param(PARAM_ENTRY, ap_entry as extern "C" fn(u32) -> ! as usize as u64);
     write_param(PARAM_CPU, cpu_index as u64);
     AP_READY.store(false, Ordering::Release);
     let l = apic::lapic();
