@@ -32,6 +32,9 @@ use crate::mm::frame::Pages;
 use crate::percpu::{self, this_cpu};
 use crate::sync::SpinLockIrq;
 
+/// Threads a run queue holds without growing (see `init_cpu`).
+const RUNQUEUE_CAPACITY: usize = 256;
+
 /// 16 KiB kernel stacks (order 2).
 const STACK_ORDER: usize = 2;
 
@@ -136,6 +139,9 @@ fn new_thread(name: &str, cpu: usize, stack: Option<Pages>, entry: Option<Entry>
 pub fn init_cpu(name: &str) {
     let me = this_cpu();
     let cpu = me.cpu();
+    // Wake-ups push onto run queues from interrupt handlers, which must not
+    // allocate (DESIGN.md rule 5): give the queue its room up front.
+    me.sched.runqueue.lock().reserve(RUNQUEUE_CAPACITY);
     let boot = new_thread(name, cpu, None, None, cpu != 0);
     boot.set_state(State::Running);
     THREADS.lock().push(boot.clone());
