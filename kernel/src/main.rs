@@ -19,6 +19,7 @@ mod ktest;
 mod mm;
 mod percpu;
 mod power;
+mod resource;
 mod sched;
 mod shell;
 mod sync;
@@ -70,6 +71,7 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
         Err(e) => log::error!("ACPI: {e}"),
     }
 
+    resource::init(boot.memory_map());
     sched::init_cpu("init");
     irq::init();
     timer::init();

@@ -29,8 +29,24 @@ struct Action {
     handler: Handler,
 }
 
+/// Which controller delivers a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chip {
+    /// An IOAPIC pin; the line number is the GSI.
+    IoApic,
+    /// A message-signalled interrupt: the device writes `MsiMessage.data`
+    /// to `MsiMessage.address`; the line number is allocated from 24 up.
+    Msi,
+}
+
+/// Reprograms the device when an MSI line moves to another CPU.
+type MsiWriter = Box<dyn Fn(::apic::msi::MsiMessage) + Send + Sync>;
+
 struct Line {
+    /// GSI for IOAPIC lines, a number from 24 up for MSI lines.
     gsi: u32,
+    chip: Chip,
+    msi_writer: Option<MsiWriter>,
     trigger: Trigger,
     actions: Vec<Action>,
     /// Disabled by the nobody-cared detector.
@@ -110,9 +126,60 @@ impl IrqHandle {
     fn set_masked(&self, masked: bool) {
         if let Some(line) = VECTORS[usize::from(self.vector)].lock().as_mut() {
             line.masked = masked;
-            let _ = if masked { apic::mask_gsi(line.gsi) } else { apic::unmask_gsi(line.gsi) };
+            if line.chip == Chip::IoApic {
+                let _ = if masked { apic::mask_gsi(line.gsi) } else { apic::unmask_gsi(line.gsi) };
+            }
         }
     }
+
+    /// The line number (`interrupts`' first column).
+    pub fn irq(&self) -> u32 {
+        VECTORS[usize::from(self.vector)].lock().as_ref().map_or(0, |l| l.gsi)
+    }
+
+    /// For MSI lines: the message that reaches this line's CPU now.
+    pub fn msi_message(&self) -> Option<::apic::msi::MsiMessage> {
+        let slot = VECTORS[usize::from(self.vector)].lock();
+        let line = slot.as_ref().filter(|l| l.chip == Chip::Msi)?;
+        msi_message_for(self.vector, line.cpu)
+    }
+
+    /// For MSI lines: how to reprogram the device when the line's affinity
+    /// changes (the PCI layer writes the MSI capability or MSI-X entry).
+    pub fn set_msi_writer(&self, writer: impl Fn(::apic::msi::MsiMessage) + Send + Sync + 'static) {
+        if let Some(line) = VECTORS[usize::from(self.vector)].lock().as_mut() {
+            line.msi_writer = Some(Box::new(writer));
+        }
+    }
+}
+
+fn msi_message_for(vector: u8, cpu: usize) -> Option<::apic::msi::MsiMessage> {
+    let apic_id = percpu::cpu(cpu)?.apic_id.load(Ordering::Relaxed) as u8;
+    ::apic::msi::MsiMessage::compose(vector, apic_id, Trigger::Edge, false).ok()
+}
+
+static NEXT_MSI_IRQ: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(24);
+
+/// Installs `handler` on a new message-signalled line aimed at the boot
+/// CPU; the caller programs the device with `IrqHandle::msi_message`.
+pub fn request_msi(name: &str, handler: impl Fn() -> IrqReturn + Send + Sync + 'static) -> Result<IrqHandle, IrqError> {
+    let vector = ALLOCATOR.lock().alloc().map_err(|_| IrqError::NoVectors)?;
+    let irq = NEXT_MSI_IRQ.fetch_add(1, Ordering::Relaxed);
+    let id = NEXT_ACTION.fetch_add(1, Ordering::Relaxed);
+    let action = Action { id, name: String::from(name), shared: false, handler: Box::new(handler) };
+    *VECTORS[usize::from(vector)].lock() = Some(Line {
+        gsi: irq,
+        chip: Chip::Msi,
+        msi_writer: None,
+        trigger: Trigger::Edge,
+        actions: alloc::vec![action],
+        disabled: false,
+        masked: false,
+        unhandled_in_a_row: 0,
+        unhandled_total: 0,
+        cpu: 0,
+    });
+    Ok(IrqHandle { vector, action: id })
 }
 
 fn find_gsi(gsi: u32) -> Option<u8> {
@@ -135,7 +202,9 @@ pub fn request(
         handler: Box::new(handler),
     };
     let id = action.id;
-    if let Some(vector) = find_gsi(gsi) {
+    if let Some(vector) =
+        find_gsi(gsi).filter(|&v| VECTORS[usize::from(v)].lock().as_ref().is_some_and(|l| l.chip == Chip::IoApic))
+    {
         let mut slot = VECTORS[usize::from(vector)].lock();
         let line = slot.as_mut().ok_or(IrqError::Busy)?;
         if !shared || line.actions.iter().any(|a| !a.shared) {
@@ -149,6 +218,8 @@ pub fn request(
     let (trigger, _) = apic::gsi_wiring(gsi);
     *VECTORS[usize::from(vector)].lock() = Some(Line {
         gsi,
+        chip: Chip::IoApic,
+        msi_writer: None,
         trigger,
         actions: alloc::vec![action],
         disabled: false,
@@ -171,7 +242,9 @@ impl Drop for IrqHandle {
         let Some(line) = slot.as_mut() else { return };
         line.actions.retain(|a| a.id != self.action);
         if line.actions.is_empty() {
-            let _ = apic::mask_gsi(line.gsi);
+            if line.chip == Chip::IoApic {
+                let _ = apic::mask_gsi(line.gsi);
+            }
             *slot = None;
             drop(slot);
             let _ = ALLOCATOR.lock().free(self.vector);
@@ -229,17 +302,24 @@ fn run_actions(line: &mut Line) {
 pub fn set_affinity(gsi: u32, cpu: usize) -> Result<(), IrqError> {
     let target = percpu::cpu(cpu).filter(|c| c.online.load(Ordering::Acquire)).ok_or(IrqError::NoSuchCpu(cpu))?;
     let vector = find_gsi(gsi).ok_or(IrqError::NotRequested(gsi))?;
-    apic::set_gsi_destination(gsi, target.apic_id.load(Ordering::Relaxed) as u8)
-        .map_err(|e| IrqError::Controller(alloc::format!("{e}")))?;
-    if let Some(line) = VECTORS[usize::from(vector)].lock().as_mut() {
-        line.cpu = cpu;
+    let mut slot = VECTORS[usize::from(vector)].lock();
+    let line = slot.as_mut().ok_or(IrqError::NotRequested(gsi))?;
+    match line.chip {
+        Chip::IoApic => apic::set_gsi_destination(gsi, target.apic_id.load(Ordering::Relaxed) as u8)
+            .map_err(|e| IrqError::Controller(alloc::format!("{e}")))?,
+        Chip::Msi => {
+            let writer = line.msi_writer.as_ref().ok_or(IrqError::Controller("MSI line without a writer".into()))?;
+            writer(msi_message_for(vector, cpu).ok_or(IrqError::NoSuchCpu(cpu))?);
+        }
     }
+    line.cpu = cpu;
     Ok(())
 }
 
 /// A snapshot of one line for `interrupts`.
 pub struct LineInfo {
     pub gsi: u32,
+    pub chip: Chip,
     pub masked: bool,
     pub vector: u8,
     pub trigger: Trigger,
@@ -255,6 +335,7 @@ pub fn lines() -> Vec<LineInfo> {
         if let Some(line) = VECTORS[usize::from(v)].lock().as_ref() {
             out.push(LineInfo {
                 gsi: line.gsi,
+                chip: line.chip,
                 masked: line.masked,
                 vector: v,
                 trigger: line.trigger,

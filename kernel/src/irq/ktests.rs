@@ -242,6 +242,33 @@ ktest! {
         drop(h);
     }
 
+    fn msi_line_composes_its_message_and_follows_affinity() {
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        static WRITTEN: AtomicU64 = AtomicU64::new(0);
+        let h = super::request_msi("test-msi", || {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            IrqReturn::Handled
+        }).map_err(err)?;
+        let irq = h.irq();
+        check!(irq >= 24, "MSI lines are numbered above the IOAPIC pins, got {irq}");
+        let msg = h.msi_message().ok_or("no MSI message")?;
+        let decoded = msg.decode().map_err(err)?;
+        check_eq!(msg.address >> 20, 0xfee);
+        check_eq!(decoded.destination, 0);
+        raise_for_test(irq).map_err(err)?;
+        check!(wait_until(1000, || CALLS.load(Ordering::SeqCst) == 1), "MSI vector not dispatched");
+        if let Some(cpu) = other_cpu() {
+            h.set_msi_writer(|m| WRITTEN.store(m.address, Ordering::SeqCst));
+            super::set_affinity(irq, cpu).map_err(err)?;
+            let apic_id = crate::percpu::cpu(cpu).unwrap().apic_id.load(Ordering::SeqCst) as u64;
+            check_eq!((WRITTEN.load(Ordering::SeqCst) >> 12) & 0xff, apic_id);
+        }
+        let line = super::lines().into_iter().find(|l| l.gsi == irq).ok_or("line missing")?;
+        check_eq!(line.chip, super::Chip::Msi);
+        drop(h);
+        check!(super::lines().iter().all(|l| l.gsi != irq), "MSI line not freed");
+    }
+
     fn irq_handler_and_thread_share_a_spinlock_irq() {
         static LOCK: SpinLockIrq<Vec<u32>> = SpinLockIrq::new(Vec::new());
         static HANDLED: AtomicBool = AtomicBool::new(false);

@@ -28,7 +28,8 @@ mod ktests;
 mod desc;
 
 pub use desc::{
-    is_disabled, lines, raise_for_test, request, set_affinity, IrqError, IrqHandle, NOBODY_CARED_LIMIT, SHARED,
+    is_disabled, lines, raise_for_test, request, request_msi, set_affinity, Chip, IrqError, IrqHandle,
+    NOBODY_CARED_LIMIT, SHARED,
 };
 
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -5,7 +5,7 @@
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 
-use super::{bench, irq, mem, sched, serial};
+use super::{bench, irq, mem, resources, sched, serial};
 use crate::acpi::{self, MadtInfo};
 use crate::{klog, println};
 
@@ -24,6 +24,8 @@ const COMMANDS: &[Command] = &[
         help: "page allocator, page tables, heap, slab caches and mempools",
         run: mem::meminfo,
     },
+    Command { name: "iomem", usage: "iomem", help: "physical address ranges and their owners", run: resources::iomem },
+    Command { name: "ioports", usage: "ioports", help: "I/O port ranges and their owners", run: resources::ioports },
     Command {
         name: "interrupts",
         usage: "interrupts",

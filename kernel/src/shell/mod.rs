@@ -9,6 +9,7 @@ mod bench;
 mod commands;
 mod irq;
 mod mem;
+mod resources;
 mod sched;
 mod serial;
 
