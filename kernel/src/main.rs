@@ -13,6 +13,7 @@ mod arch;
 mod bench;
 mod cmdline;
 mod console;
+mod dma;
 mod irq;
 mod klog;
 mod ktest;

@@ -14,6 +14,7 @@
 //! memory map) → our page tables (switch CR3) → buddy allocator takes every
 //! frame memblock did not hand out → heap.
 
+pub mod dma_zone;
 pub mod frame;
 pub mod heap;
 pub mod ioremap;
@@ -108,6 +109,7 @@ impl core::fmt::Display for MmError {
 pub fn init(map: &[crate::arch::pvh::MemoryRegion]) {
     memblock::init(map);
     paging::init(map);
+    dma_zone::init();
     frame::init(map);
     heap::init();
 }

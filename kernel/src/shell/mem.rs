@@ -23,6 +23,9 @@ pub fn meminfo(args: &[&str]) -> Result<(), String> {
         }
         println!();
     }
+    if let Some(z) = crate::mm::dma_zone::stats() {
+        println!("ZONE_DMA: {} pages, {} free", z.total_pages, z.free_pages);
+    }
     let p = paging::stats();
     println!("page tables: {} table pages, {} maps, {} unmaps", p.table_pages, p.maps, p.unmaps);
     println!(

@@ -1,0 +1,3 @@
+//! Buses the kernel enumerates: PCI/PCIe for now.
+
+pub mod pci;
