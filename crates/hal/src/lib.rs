@@ -31,6 +31,7 @@
 extern crate std;
 
 pub mod barrier;
+pub mod dma;
 pub mod io;
 pub mod irq;
 pub mod mmio;
