@@ -7,17 +7,25 @@
 //!
 //! [`Machine`] is a builder: a [`Profile`] picks the device set, [`Settings`]
 //! supplies the environment's overrides, and callers choose the kernel command
-//! line, where the disk images live and which UDP ports the NICs use. Every
-//! concurrently running QEMU needs its own images (QEMU write-locks them) and
-//! its own ports: [`IsolatedMachine`] provides both for tests.
+//! line, where the disk images live, which UDP ports the NICs use and whether
+//! QEMU listens for QMP. Every concurrently running QEMU needs its own images
+//! (QEMU write-locks them) and its own ports: [`IsolatedMachine`] provides both
+//! for tests.
+//!
+//! Profiles add to the standard machine and never take a standard device away:
+//! `bridges` puts a second `edu` behind a PCIe root port and a third NIC (an
+//! e1000) behind a PCIe-to-PCI bridge behind another root port, so enumeration
+//! has to walk secondary buses; `qboot` swaps SeaBIOS for qboot, which assigns
+//! no BARs, so the kernel has to.
 //!
 //! [`QemuExit`] decodes QEMU's exit status per docs/testing.md: 0 is ACPI
 //! poweroff, 33 and 35 are the kernel's `isa-debug-exit` success and failure.
 
+use crate::firmware;
 use crate::kernel_build;
 use crate::ports::PortBlock;
 use crate::settings::{Accel, Settings};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::fs::{self, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -26,19 +34,83 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Size of each scratch disk image (created sparse).
 pub const IMAGE_SIZE: u64 = 64 << 20;
-/// UDP ports a machine's NICs occupy, starting at its port base.
-pub const NET_PORTS: u16 = 4;
 /// `-cpu` under KVM: the host's CPU, minus the one MSR nested KVM cannot set.
 pub const KVM_CPU: &str = "host,-arch-capabilities";
 
-/// A named machine configuration. Later profiles add device sets (PCI bridges)
-/// or firmware (qboot); each is one variant and one arm in [`Machine::args`].
+/// A named machine configuration: the standard machine plus a device set or a
+/// firmware. Each is one variant, its extra devices in [`Profile::extra_devices`]
+/// or [`Profile::extra_nics`], its firmware in [`Machine::args`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {
     /// The standard test machine of DESIGN.md.
     #[default]
     Standard,
+    /// The standard machine plus two PCIe root ports, a PCIe-to-PCI bridge behind
+    /// the second, a second `edu` behind the first and an e1000 behind the bridge.
+    Bridges,
+    /// The standard machine booted by qboot instead of SeaBIOS: no BAR is assigned.
+    Qboot,
 }
+
+impl Profile {
+    /// The profile's name on the command line (`--profile <name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Bridges => "bridges",
+            Self::Qboot => "qboot",
+        }
+    }
+
+    /// `-device` values added to the standard machine, in order (a bus must be
+    /// created before the devices plugged into it).
+    pub fn extra_devices(self) -> &'static [&'static str] {
+        match self {
+            Self::Standard | Self::Qboot => &[],
+            Self::Bridges => BRIDGES_DEVICES,
+        }
+    }
+
+    /// NICs added to the standard machine (after [`Self::extra_devices`]).
+    fn extra_nics(self) -> &'static [Nic] {
+        match self {
+            Self::Standard | Self::Qboot => &[],
+            Self::Bridges => BRIDGES_NICS,
+        }
+    }
+
+    /// UDP ports the machine's NICs occupy, starting at its port base.
+    pub fn net_ports(self) -> u16 {
+        let nics = NICS.len() + self.extra_nics().len();
+        // Two ports per NIC: the one QEMU binds and its peer's.
+        2 * nics as u16
+    }
+}
+
+/// The `bridges` topology. q35's root bus is PCI Express: a `pcie-root-port` is
+/// a PCIe-to-PCIe bridge with one device below it, a `pcie-pci-bridge` opens a
+/// conventional PCI bus (up to 32 devices). QEMU 7.2 also accepts a
+/// `pcie-pci-bridge` or a plain `pci-bridge` directly on `pcie.0`, and a
+/// `pci-bridge` behind a root port (all checked). QEMU's docs/pcie.txt names
+/// the `pcie-pci-bridge` as the way to start a conventional PCI hierarchy on
+/// q35, on `pcie.0` or behind a root port; behind one gives three levels (root
+/// port, PCIe-to-PCI bridge, device), which is what enumeration should walk.
+///
+/// QEMU places rp1 at 00:06.0 and rp2 at 00:07.0 (after the standard devices);
+/// SeaBIOS numbers the buses depth-first: rp1's secondary is bus 1 (edu at
+/// 01:00.0), rp2's bus 2 (pb1 at 02:00.0), pb1's bus 3 (e1000 at 03:00.0). Each
+/// bridge has a BAR0 of its own (the root ports a 4 KiB mem32, the PCIe-to-PCI
+/// bridge a 256-byte mem64).
+const BRIDGES_DEVICES: &[&str] = &[
+    "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1",
+    "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2",
+    "pcie-pci-bridge,id=pb1,bus=rp2",
+    "edu,bus=rp1",
+];
+
+/// The `bridges` profile's third NIC, behind the PCIe-to-PCI bridge.
+const BRIDGES_NICS: &[Nic] =
+    &[Nic { netdev: "net2", model: "e1000", mac: "52:54:00:12:34:58", port_offset: 4, bus: Some("pb1") }];
 
 /// A scratch disk: the drive id names both the image file and the QEMU drive.
 struct Disk {
@@ -59,11 +131,13 @@ struct Nic {
     model: &'static str,
     mac: &'static str,
     port_offset: u16,
+    /// The bus the NIC plugs into (`None`: QEMU picks a slot on the root bus).
+    bus: Option<&'static str>,
 }
 
 const NICS: &[Nic] = &[
-    Nic { netdev: "net0", model: "e1000", mac: "52:54:00:12:34:56", port_offset: 0 },
-    Nic { netdev: "net1", model: "virtio-net-pci", mac: "52:54:00:12:34:57", port_offset: 2 },
+    Nic { netdev: "net0", model: "e1000", mac: "52:54:00:12:34:56", port_offset: 0, bus: None },
+    Nic { netdev: "net1", model: "virtio-net-pci", mac: "52:54:00:12:34:57", port_offset: 2, bus: None },
 ];
 
 /// One QEMU invocation of a profile.
@@ -79,6 +153,11 @@ pub struct Machine {
     accel: Accel,
     net_port_base: u16,
     scratch: PathBuf,
+    /// The unix socket QEMU listens on for QMP, if any.
+    qmp_socket: Option<PathBuf>,
+    /// The firmware image of a profile that needs one, when a unit test chose it
+    /// (otherwise it is looked up in QEMU's data directories).
+    bios: Option<PathBuf>,
 }
 
 impl Machine {
@@ -96,6 +175,8 @@ impl Machine {
             accel: settings.accel,
             net_port_base: settings.net_port_base,
             scratch: kernel_build::scratch_root().join("run"),
+            qmp_socket: None,
+            bios: None,
         }
     }
 
@@ -116,9 +197,24 @@ impl Machine {
         self
     }
 
-    /// Uses UDP ports `base..base+4` for the NICs.
+    /// Uses UDP ports `base..base+n` for the NICs (`n` is [`Profile::net_ports`]).
     pub fn net_port_base(mut self, base: u16) -> Self {
         self.net_port_base = base;
+        self
+    }
+
+    /// Makes QEMU listen for QMP on the unix socket `path`
+    /// (`-qmp unix:<path>,server=on,wait=off`: QEMU does not wait for a client).
+    pub fn qmp_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.qmp_socket = Some(path.into());
+        self
+    }
+
+    /// Uses `path` as the firmware of a profile that replaces SeaBIOS (`qboot`)
+    /// instead of looking it up (unit tests must not depend on the host's QEMU).
+    #[cfg(test)]
+    pub fn bios(mut self, path: impl Into<PathBuf>) -> Self {
+        self.bios = Some(path.into());
         self
     }
 
@@ -170,21 +266,53 @@ impl Machine {
         }
 
         for nic in NICS {
-            let local = u32::from(self.net_port_base) + u32::from(nic.port_offset);
-            let netdev = format!(
-                "dgram,id={id},local.type=inet,local.host=127.0.0.1,local.port={local},\
-                 remote.type=inet,remote.host=127.0.0.1,remote.port={remote}",
-                id = nic.netdev,
-                remote = local + 1,
-            );
-            let device = format!("{},netdev={},mac={}", nic.model, nic.netdev, nic.mac);
-            push(&["-netdev", &netdev, "-device", &device]);
+            push(&self.nic_args(nic)?.each_ref().map(String::as_str));
+        }
+        // After the standard devices, so those keep their slots in every profile.
+        for device in self.profile.extra_devices() {
+            push(&["-device", device]);
+        }
+        for nic in self.profile.extra_nics() {
+            push(&self.nic_args(nic)?.each_ref().map(String::as_str));
         }
 
-        match self.profile {
-            Profile::Standard => {}
+        if self.profile == Profile::Qboot {
+            let bios = match &self.bios {
+                Some(path) => path.clone(),
+                None => firmware::find(&self.qemu, firmware::QBOOT)?,
+            };
+            push(&["-bios", utf8(&bios)?]);
+        }
+
+        if let Some(socket) = &self.qmp_socket {
+            let spec = format!("unix:{},server=on,wait=off", qemu_escape(utf8(socket)?));
+            push(&["-qmp", &spec]);
         }
         Ok(a)
+    }
+
+    /// `-netdev … -device …` of one NIC.
+    fn nic_args(&self, nic: &Nic) -> Result<[String; 4]> {
+        let local = u32::from(self.net_port_base) + u32::from(nic.port_offset);
+        if local + 1 > u32::from(u16::MAX) {
+            bail!(
+                "UDP ports from {} leave no room for the {} ports of the {} profile",
+                self.net_port_base,
+                self.profile.net_ports(),
+                self.profile.name()
+            );
+        }
+        let netdev = format!(
+            "dgram,id={id},local.type=inet,local.host=127.0.0.1,local.port={local},\
+             remote.type=inet,remote.host=127.0.0.1,remote.port={remote}",
+            id = nic.netdev,
+            remote = local + 1,
+        );
+        let mut device = format!("{},netdev={},mac={}", nic.model, nic.netdev, nic.mac);
+        if let Some(bus) = nic.bus {
+            device.push_str(&format!(",bus={bus}"));
+        }
+        Ok(["-netdev".into(), netdev, "-device".into(), device])
     }
 
     /// A `Command` for QEMU with all arguments; stdio is left to the caller.
@@ -246,9 +374,13 @@ pub struct ScratchDir {
 impl ScratchDir {
     /// A fresh, empty directory `<target>/ioxide/tests/<label>-<pid>-<n>`, removed on drop.
     pub fn temporary(label: &str) -> Result<Self> {
+        Self::temporary_in(&tests_dir(), label)
+    }
+
+    /// A fresh, empty directory `<parent>/<label>-<pid>-<n>`, removed on drop.
+    pub fn temporary_in(parent: &Path, label: &str) -> Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let parent = tests_dir();
-        fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         loop {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let path = parent.join(format!("{label}-{}-{n}", std::process::id()));
@@ -279,14 +411,35 @@ fn tests_dir() -> PathBuf {
     kernel_build::scratch_root().join("tests")
 }
 
+/// Where QMP sockets live: a unix socket path must fit in 108 bytes, which a
+/// deep checkout's target directory may not leave room for.
+pub fn qmp_dir() -> PathBuf {
+    std::env::temp_dir()
+}
+
+/// The label of per-session QMP directories in [`qmp_dir`].
+pub const QMP_DIR_LABEL: &str = "ioxide-qmp";
+
 /// Removes scratch directories left by test runs whose process is gone
 /// (a killed `cargo xtask test` cannot clean up after itself).
 pub fn remove_stale_scratch_dirs() {
-    let Ok(entries) = fs::read_dir(tests_dir()) else {
+    remove_stale_in(&tests_dir(), |_| true);
+    let qmp_prefix = format!("{QMP_DIR_LABEL}-");
+    remove_stale_in(&qmp_dir(), |name| name.starts_with(&qmp_prefix));
+}
+
+/// Removes the `<label>-<pid>-<n>` directories in `parent` accepted by `ours`
+/// whose process is gone.
+fn remove_stale_in(parent: &Path, ours: impl Fn(&str) -> bool) {
+    let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
-        if let Some(pid) = entry.file_name().to_str().and_then(scratch_dir_pid) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| ours(n)) else {
+            continue;
+        };
+        if let Some(pid) = scratch_dir_pid(name) {
             if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = fs::remove_dir_all(entry.path());
             }
@@ -316,7 +469,7 @@ impl IsolatedMachine {
         let settings = Settings::from_env()?;
         let kernel = kernel_build::existing_elf()?;
         let scratch = ScratchDir::temporary(label)?;
-        let ports = PortBlock::reserve(NET_PORTS)?;
+        let ports = PortBlock::reserve(profile.net_ports())?;
         let machine = Machine::new(profile, kernel, &settings)
             .cmdline([cmdline])
             .scratch_dir(scratch.path())
@@ -475,6 +628,82 @@ mod tests {
         assert!(netdevs[1].ends_with("remote.port=41003"));
         let default = standard().args().unwrap();
         assert!(values(&default, "-netdev")[0].contains("local.port=40000,"));
+    }
+
+    #[test]
+    fn bridges_add_root_ports_a_bridge_and_devices_behind_them() {
+        let standard = standard().args().unwrap();
+        let bridges = Machine::new(Profile::Bridges, "/k/ioxide-kernel", &settings())
+            .scratch_dir("/s")
+            .cmdline(["ktest", "loglevel=debug"])
+            .net_port_base(41000)
+            .args()
+            .unwrap();
+        let devices = values(&bridges, "-device");
+        // Every standard device first, in the same order (so they keep their slots).
+        let standard_devices = values(&standard, "-device");
+        assert_eq!(devices[..standard_devices.len()], standard_devices[..]);
+        assert_eq!(
+            devices[standard_devices.len()..],
+            [
+                "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1",
+                "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2",
+                "pcie-pci-bridge,id=pb1,bus=rp2",
+                "edu,bus=rp1",
+                "e1000,netdev=net2,mac=52:54:00:12:34:58,bus=pb1",
+            ]
+        );
+        let netdevs = values(&bridges, "-netdev");
+        assert_eq!(netdevs.len(), 3);
+        assert_eq!(
+            netdevs[2],
+            "dgram,id=net2,local.type=inet,local.host=127.0.0.1,local.port=41004,\
+             remote.type=inet,remote.host=127.0.0.1,remote.port=41005"
+        );
+        assert!(values(&bridges, "-bios").is_empty());
+        assert_eq!(
+            (Profile::Standard.net_ports(), Profile::Bridges.net_ports(), Profile::Qboot.net_ports()),
+            (4, 6, 4)
+        );
+    }
+
+    #[test]
+    fn ports_must_fit_below_65536() {
+        let s = Settings::from_lookup(|k| (k == "IOXIDE_NET_PORT_BASE").then(|| "65532".into())).unwrap();
+        assert!(Machine::new(Profile::Standard, "/k", &s).args().is_ok());
+        let err = Machine::new(Profile::Bridges, "/k", &s).args().unwrap_err().to_string();
+        assert!(err.contains("6 ports of the bridges profile"), "{err}");
+    }
+
+    #[test]
+    fn qboot_replaces_the_firmware_only() {
+        let qboot = Machine::new(Profile::Qboot, "/k/ioxide-kernel", &settings())
+            .scratch_dir("/s")
+            .cmdline(["ktest", "loglevel=debug"])
+            .bios("/fw/qboot.rom")
+            .args()
+            .unwrap();
+        assert_eq!(values(&qboot, "-bios"), ["/fw/qboot.rom"]);
+        let without: Vec<String> = {
+            let i = qboot.iter().position(|a| a == "-bios").unwrap();
+            qboot.iter().enumerate().filter(|(j, _)| *j != i && *j != i + 1).map(|(_, a)| a.clone()).collect()
+        };
+        assert_eq!(without, standard().args().unwrap());
+    }
+
+    #[test]
+    fn qmp_socket_is_a_server_that_does_not_wait() {
+        let args = standard().qmp_socket("/tmp/q,1/qmp.sock").args().unwrap();
+        assert_eq!(values(&args, "-qmp"), ["unix:/tmp/q,,1/qmp.sock,server=on,wait=off"]);
+        assert!(values(&standard().args().unwrap(), "-qmp").is_empty());
+    }
+
+    #[test]
+    fn profiles_have_their_command_line_names() {
+        use clap::ValueEnum;
+        for p in Profile::value_variants() {
+            assert_eq!(p.to_possible_value().unwrap().get_name(), p.name());
+        }
     }
 
     #[test]

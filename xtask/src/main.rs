@@ -9,9 +9,11 @@
 
 mod bench;
 mod e2e;
+mod firmware;
 mod kernel_build;
 mod machine;
 mod ports;
+mod qmp;
 mod run;
 mod settings;
 mod setup;

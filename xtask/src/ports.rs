@@ -2,9 +2,10 @@
 //!
 //! Each NIC of the standard machine is a `-netdev dgram` pair of UDP ports on
 //! 127.0.0.1 (QEMU binds one, a host-side peer may bind the other), so a machine
-//! needs four consecutive ports. `run` uses a fixed base; every test instance
-//! reserves a block that is free right now by binding all four ports, and holds
-//! the sockets until just before QEMU starts.
+//! needs two consecutive ports per NIC: four for the standard machine, six for
+//! the `bridges` profile. `run` uses a fixed base; every test instance reserves
+//! a block that is free right now by binding all of its ports, and holds the
+//! sockets until just before QEMU starts.
 //!
 //! Blocks come from below Linux's ephemeral range (32768–60999) so the kernel
 //! never hands them to some other program's outgoing socket, and the search

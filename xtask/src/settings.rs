@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `IOXIDE_SMP` | `2` | vCPUs of the standard machine |
 //! | `IOXIDE_MEM` | `512M` | guest memory, QEMU `-m` syntax (`512M`, `1G`; no suffix = MiB) |
-//! | `IOXIDE_NET_PORT_BASE` | `40000` | first of the four loopback UDP ports `run` uses (tests pick free ones) |
+//! | `IOXIDE_NET_PORT_BASE` | `40000` | first of the loopback UDP ports `run` uses: four, six with `--profile bridges` (tests pick free ones) |
 //! | `IOXIDE_ACCEL` | `tcg` | `kvm` opts into KVM with `-cpu host,-arch-capabilities` |
 //! | `IOXIDE_TEST_TIMEOUT` | `120` | seconds the in-kernel test run may take |
 //! | `IOXIDE_QEMU` | `qemu-system-x86_64` | the QEMU binary (a name on `PATH` or a path) |

@@ -7,6 +7,7 @@
 //! tallies the results.
 
 pub mod parse;
+pub mod pci;
 pub mod session;
 pub mod tests;
 

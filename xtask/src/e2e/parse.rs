@@ -1,13 +1,14 @@
 //! Parsers and checks for the shell's `/proc`-style replies (docs/testing.md,
 //! "What the end-to-end tests rely on"): `interrupts`, `softirqs`, `ps`,
-//! `uptime`, `serial sink` and the `usage:` convention, plus the host's side of
-//! the serial-sink test (the payload and its FNV-1a hash).
+//! `uptime`, `serial sink`, `pci dump` and the `usage:` convention, plus the
+//! host's side of the serial-sink test (the payload and its FNV-1a hash).
 //!
 //! Everything here is pure and unit-tested; malformed input is an error that
 //! quotes the offending line, never a panic.
 
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::HashSet;
+use std::fmt;
 
 // ---- per-CPU tables: `interrupts` and `softirqs` ----
 
@@ -353,6 +354,239 @@ pub fn sink_payload(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+// ---- pci dump ----
+
+/// The line that ends `pci dump`'s output.
+pub const PCI_DUMP_END: &str = "pci dump: end";
+
+/// A PCI function's address: segment, bus, device, function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bdf {
+    pub segment: u16,
+    pub bus: u8,
+    pub device: u8,
+    pub function: u8,
+}
+
+impl fmt::Display for Bdf {
+    /// `0000:00:03.0`, as Linux writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04x}:{:02x}:{:02x}.{:x}", self.segment, self.bus, self.device, self.function)
+    }
+}
+
+/// What a BAR decodes: I/O ports or memory, 32 or 64 bits wide, prefetchable or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BarKind {
+    Io,
+    Mem32,
+    Mem32Prefetch,
+    Mem64,
+    Mem64Prefetch,
+}
+
+impl BarKind {
+    const ALL: [Self; 5] = [Self::Io, Self::Mem32, Self::Mem32Prefetch, Self::Mem64, Self::Mem64Prefetch];
+
+    /// The kind as `pci dump` writes it.
+    pub fn token(self) -> &'static str {
+        match self {
+            Self::Io => "io",
+            Self::Mem32 => "mem32",
+            Self::Mem32Prefetch => "mem32p",
+            Self::Mem64 => "mem64",
+            Self::Mem64Prefetch => "mem64p",
+        }
+    }
+
+    /// The kind of a memory BAR with these attributes.
+    pub fn memory(is_64: bool, prefetch: bool) -> Self {
+        match (is_64, prefetch) {
+            (false, false) => Self::Mem32,
+            (false, true) => Self::Mem32Prefetch,
+            (true, false) => Self::Mem64,
+            (true, true) => Self::Mem64Prefetch,
+        }
+    }
+
+    /// A 64-bit BAR takes two BAR registers.
+    pub fn is_64(self) -> bool {
+        matches!(self, Self::Mem64 | Self::Mem64Prefetch)
+    }
+
+    pub fn is_io(self) -> bool {
+        self == Self::Io
+    }
+}
+
+impl fmt::Display for BarKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.token())
+    }
+}
+
+/// One implemented BAR of a `pcifn` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PciBar {
+    /// 0–5 (0–1 on a bridge); a 64-bit BAR is reported at its first register.
+    pub index: u8,
+    pub kind: BarKind,
+    pub address: u64,
+    pub size: u64,
+}
+
+impl PciBar {
+    /// The last address the BAR decodes.
+    pub fn end(&self) -> u64 {
+        // The parser guarantees this fits; saturate for hand-made values.
+        self.address.saturating_add(self.size.saturating_sub(1))
+    }
+}
+
+/// One `pcifn` line of `pci dump`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PciFunction {
+    pub bdf: Bdf,
+    pub vendor: u16,
+    pub device: u16,
+    /// Base class, subclass and programming interface: `0x020000`.
+    pub class: u32,
+    /// 0 for an endpoint, 1 for a PCI-to-PCI bridge, 2 for CardBus.
+    pub header: u8,
+    /// 0 for none, 1–4 for INTA–INTD.
+    pub pin: u8,
+    /// In ascending index order.
+    pub bars: Vec<PciBar>,
+}
+
+/// Parses a whole `pci dump` reply: every `pcifn` line, up to the
+/// `pci dump: end` line, which must be there. Other lines (log messages) are
+/// skipped; a malformed `pcifn` line or a BDF listed twice is an error.
+pub fn parse_pci_dump(text: &str) -> Result<Vec<PciFunction>> {
+    let mut functions: Vec<PciFunction> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line == PCI_DUMP_END {
+            return Ok(functions);
+        }
+        if line.split_whitespace().next() != Some("pcifn") {
+            continue;
+        }
+        let f = parse_pcifn(line)?;
+        ensure!(!functions.iter().any(|g| g.bdf == f.bdf), "{} is listed twice: {line:?}", f.bdf);
+        functions.push(f);
+    }
+    bail!("no `{PCI_DUMP_END}` line")
+}
+
+/// Parses `pcifn <seg:bus:dev.fn> vendor=<4 hex> device=<4 hex> class=<6 hex>
+/// header=<n> pin=<0-4> [barN=<kind>:0x<addr>/0x<size> …]` (docs/testing.md).
+pub fn parse_pcifn(line: &str) -> Result<PciFunction> {
+    parse_pcifn_fields(line.trim()).with_context(|| format!("malformed pcifn line {:?}", line.trim()))
+}
+
+fn parse_pcifn_fields(line: &str) -> Result<PciFunction> {
+    let mut words = line.split_whitespace();
+    ensure!(words.next() == Some("pcifn"), "it does not start with `pcifn`");
+    let bdf = parse_bdf(words.next().context("no BDF")?)?;
+    let mut field = |key: &str| -> Result<&str> {
+        let word = words.next().with_context(|| format!("no `{key}=`"))?;
+        word.strip_prefix(key)
+            .and_then(|w| w.strip_prefix('='))
+            .with_context(|| format!("expected `{key}=…`, found {word:?}"))
+    };
+    let vendor = hex_field("vendor", field("vendor")?, 4, true)? as u16;
+    let device = hex_field("device", field("device")?, 4, true)? as u16;
+    let class = hex_field("class", field("class")?, 6, false)? as u32;
+    let header = match field("header")? {
+        h @ ("0" | "1" | "2") => h.parse::<u8>()?,
+        h => bail!("header={h:?}: expected 0 (endpoint), 1 (bridge) or 2 (CardBus), multifunction bit masked off"),
+    };
+    let pin = match field("pin")? {
+        p @ ("0" | "1" | "2" | "3" | "4") => p.parse::<u8>()?,
+        p => bail!("pin={p:?}: expected 0 (none) or 1-4 (INTA-INTD)"),
+    };
+    // Type 0 headers have six BAR registers, bridges two, CardBus one.
+    let registers: u8 = [6, 2, 1][usize::from(header)];
+    let mut bars: Vec<PciBar> = Vec::new();
+    for word in words {
+        let bar = parse_bar(word)?;
+        let width = if bar.kind.is_64() { 2 } else { 1 };
+        ensure!(
+            bar.index + width <= registers,
+            "{word:?}: a header-{header} function has BAR registers 0-{} only",
+            registers - 1
+        );
+        if let Some(prev) = bars.last() {
+            let next_free = prev.index + if prev.kind.is_64() { 2 } else { 1 };
+            ensure!(
+                bar.index >= next_free,
+                "bar{} comes after bar{} ({}); BARs go in ascending order and a 64-bit BAR takes two registers",
+                bar.index,
+                prev.index,
+                prev.kind
+            );
+        }
+        bars.push(bar);
+    }
+    Ok(PciFunction { bdf, vendor, device, class, header, pin, bars })
+}
+
+/// `ssss:bb:dd.f` in hex, zero-padded.
+fn parse_bdf(word: &str) -> Result<Bdf> {
+    let parse = || -> Option<Bdf> {
+        let (segment, rest) = word.split_once(':')?;
+        let (bus, rest) = rest.split_once(':')?;
+        let (device, function) = rest.split_once('.')?;
+        let hex = |s: &str, n: usize| -> Option<u32> {
+            let ok = s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+            ok.then(|| u32::from_str_radix(s, 16).ok()).flatten()
+        };
+        Some(Bdf {
+            segment: u16::try_from(hex(segment, 4)?).ok()?,
+            bus: u8::try_from(hex(bus, 2)?).ok()?,
+            device: u8::try_from(hex(device, 2)?).ok().filter(|&d| d < 32)?,
+            function: u8::try_from(hex(function, 1)?).ok().filter(|&f| f < 8)?,
+        })
+    };
+    parse().with_context(|| format!("BDF {word:?}: expected ssss:bb:dd.f (hex, device < 32, function < 8)"))
+}
+
+/// Exactly `digits` hex digits (lowercase if `lower`).
+fn hex_field(name: &str, text: &str, digits: usize, lower: bool) -> Result<u64> {
+    let ok = text.len() == digits
+        && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || (!lower && b.is_ascii_hexdigit()));
+    ensure!(ok, "{name}={text:?}: expected {digits}{} hex digits", if lower { " lowercase" } else { "" });
+    Ok(u64::from_str_radix(text, 16)?)
+}
+
+/// `0x` and 1–16 lowercase hex digits.
+fn hex_number(text: &str) -> Option<u64> {
+    let digits = text.strip_prefix("0x")?;
+    let ok =
+        (1..=16).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    ok.then(|| u64::from_str_radix(digits, 16).ok()).flatten()
+}
+
+/// `barN=<kind>:0x<addr>/0x<size>`.
+fn parse_bar(word: &str) -> Result<PciBar> {
+    let bad = || format!("{word:?}: expected barN=<io|mem32|mem32p|mem64|mem64p>:0x<address>/0x<size>");
+    let (key, value) = word.split_once('=').with_context(bad)?;
+    let index = key
+        .strip_prefix("bar")
+        .filter(|n| n.len() == 1)
+        .and_then(|n| n.parse::<u8>().ok())
+        .filter(|&n| n < 6)
+        .with_context(|| format!("{word:?}: expected a BAR index bar0-bar5"))?;
+    let (kind, range) = value.split_once(':').with_context(bad)?;
+    let kind = BarKind::ALL.into_iter().find(|k| k.token() == kind).with_context(bad)?;
+    let (address, size) = range.split_once('/').with_context(bad)?;
+    let (address, size) = (hex_number(address).with_context(bad)?, hex_number(size).with_context(bad)?);
+    ensure!(size.is_power_of_two(), "{word:?}: size 0x{size:x} is not a power of two");
+    let end = address.checked_add(size - 1).with_context(|| format!("{word:?}: the range wraps around"))?;
+    ensure!(kind.is_64() || end <= u64::from(u32::MAX), "{word:?}: a {kind} BAR cannot reach beyond 4 GiB");
+    Ok(PciBar { index, kind, address, size })
+}
+
 // ---- argument errors ----
 
 /// Checks that a command refused its arguments the shell's way: a `usage:` line.
@@ -537,6 +771,133 @@ mod tests {
         let distinct: HashSet<u8> = a.iter().copied().collect();
         assert_eq!(distinct.len(), 96, "every printable byte and \\n occur");
         assert_eq!(sink_ready_line(65536), "serial sink: ready for 65536 bytes");
+    }
+
+    const PCIFN: &str = "pcifn 0000:00:03.0 vendor=8086 device=100e class=020000 header=0 pin=1 \
+                         bar0=mem32:0xfebc0000/0x20000 bar1=io:0xc000/0x40 bar4=mem64p:0xfe000000/0x4000";
+
+    #[test]
+    fn pcifn_line_parses() {
+        let f = parse_pcifn(PCIFN).unwrap();
+        assert_eq!(f.bdf, Bdf { segment: 0, bus: 0, device: 3, function: 0 });
+        assert_eq!(f.bdf.to_string(), "0000:00:03.0");
+        assert_eq!((f.vendor, f.device, f.class, f.header, f.pin), (0x8086, 0x100e, 0x020000, 0, 1));
+        assert_eq!(
+            f.bars,
+            [
+                PciBar { index: 0, kind: BarKind::Mem32, address: 0xfebc_0000, size: 0x20000 },
+                PciBar { index: 1, kind: BarKind::Io, address: 0xc000, size: 0x40 },
+                PciBar { index: 4, kind: BarKind::Mem64Prefetch, address: 0xfe00_0000, size: 0x4000 },
+            ]
+        );
+        assert_eq!(f.bars[1].end(), 0xc03f);
+        // A bridge with its BAR0, a function without BARs, a 64-bit BAR above 4 GiB.
+        let bridge = parse_pcifn(
+            "pcifn 0000:00:06.0 vendor=1b36 device=000c class=060400 header=1 pin=1 bar0=mem32:0xfe5a6000/0x1000",
+        )
+        .unwrap();
+        assert_eq!((bridge.header, bridge.bars.len()), (1, 1));
+        let host = parse_pcifn("  pcifn 0001:ff:1f.7 vendor=8086 device=29c0 class=060000 header=0 pin=0\r").unwrap();
+        assert_eq!(host.bdf, Bdf { segment: 1, bus: 0xff, device: 0x1f, function: 7 });
+        assert!(host.bars.is_empty());
+        let high = parse_pcifn(
+            "pcifn 0000:00:02.0 vendor=1af4 device=1001 class=010000 header=0 pin=1 bar4=mem64:0x800000000/0x4000",
+        )
+        .unwrap();
+        assert_eq!(high.bars[0].address, 0x8_0000_0000);
+        for kind in BarKind::ALL {
+            let line = format!(
+                "pcifn 0000:00:02.0 vendor=1af4 device=1001 class=010000 header=0 pin=1 bar4={kind}:0x1000/0x1000"
+            );
+            assert_eq!(parse_pcifn(&line).unwrap().bars[0].kind, kind);
+        }
+    }
+
+    #[test]
+    fn malformed_pcifn_lines_are_errors() {
+        let base = "pcifn 0000:00:03.0 vendor=8086 device=100e class=020000 header=0 pin=1";
+        let cases: &[(&str, &str)] = &[
+            ("pcifn", "no BDF"),
+            ("pcifm 0000:00:03.0", "`pcifn`"),
+            ("pcifn 00:03.0 vendor=8086", "BDF"),
+            ("pcifn 0000:00:20.0 vendor=8086", "BDF"),
+            ("pcifn 0000:00:03.8 vendor=8086", "BDF"),
+            ("pcifn 0000:0:03.0 vendor=8086", "BDF"),
+            ("pcifn 0000:00:03.0 vendor=8086", "no `device=`"),
+            ("pcifn 0000:00:03.0 device=100e vendor=8086", "expected `vendor=…`"),
+            ("pcifn 0000:00:03.0 vendor=8086 device=100E class=020000 header=0 pin=1", "lowercase"),
+            ("pcifn 0000:00:03.0 vendor=808 device=100e class=020000 header=0 pin=1", "4 lowercase hex"),
+            ("pcifn 0000:00:03.0 vendor=8086 device=100e class=0200 header=0 pin=1", "6 hex"),
+            ("pcifn 0000:00:03.0 vendor=8086 device=100e class=020000 header=128 pin=1", "multifunction"),
+            ("pcifn 0000:00:03.0 vendor=8086 device=100e class=020000 header=0 pin=5", "INTA-INTD"),
+            ("pcifn 0000:00:03.0 vendor=8086 device=100e class=020000 header=0 pin=-1", "pin"),
+        ];
+        for (line, why) in cases {
+            let e = format!("{:#}", parse_pcifn(line).unwrap_err());
+            assert!(e.contains(why), "{line:?}: {e}");
+            assert!(e.contains("malformed pcifn line"), "{e}");
+        }
+        let bars: &[(&str, &str)] = &[
+            ("bar6=io:0x1000/0x10", "bar0-bar5"),
+            ("barx=io:0x1000/0x10", "bar0-bar5"),
+            ("bar00=io:0x1000/0x10", "bar0-bar5"),
+            ("bar0=rom:0x1000/0x10", "expected barN="),
+            ("bar0=io:1000/0x10", "expected barN="),
+            ("bar0=io:0x1000", "expected barN="),
+            ("bar0=io:0x1000/0x", "expected barN="),
+            ("bar0=io:0xABC0/0x10", "expected barN="),
+            ("bar0=io:0x1000/0x0", "power of two"),
+            ("bar0=io:0x1000/0x30", "power of two"),
+            ("bar0=mem32:0xfffff000/0x2000", "beyond 4 GiB"),
+            ("bar0=mem64:0xfffffffffffff000/0x2000", "wraps"),
+            ("bar0=mem64:0x10000000000000000/0x1000", "expected barN="),
+            ("bar5=mem64:0x1000/0x1000", "registers 0-5"),
+            ("bar1=io:0x1000/0x10 bar0=io:0x2000/0x10", "ascending"),
+            ("bar0=io:0x1000/0x10 bar0=io:0x2000/0x10", "ascending"),
+            ("bar0=mem64:0x1000/0x1000 bar1=io:0x2000/0x10", "two registers"),
+            ("stray", "expected barN="),
+        ];
+        for (tail, why) in bars {
+            let line = format!("{base} {tail}");
+            let e = format!("{:#}", parse_pcifn(&line).unwrap_err());
+            assert!(e.contains(why), "{line:?}: {e}");
+        }
+        let bridge = "pcifn 0000:00:06.0 vendor=1b36 device=000c class=060400 header=1 pin=1 bar2=mem32:0x1000/0x1000";
+        assert!(format!("{:#}", parse_pcifn(bridge).unwrap_err()).contains("header-1 function has BAR registers 0-1"));
+    }
+
+    #[test]
+    fn damaged_pcifn_lines_never_panic() {
+        let chars: Vec<char> = PCIFN.chars().collect();
+        for cut in 0..chars.len() {
+            let _ = parse_pcifn(&chars[..cut].iter().collect::<String>());
+        }
+        for i in 0..chars.len() {
+            for c in ['0', 'f', 'x', ':', '/', '=', ' ', '.', 'Z', '\u{e9}'] {
+                let mut v = chars.clone();
+                v[i] = c;
+                let _ = parse_pcifn(&v.iter().collect::<String>());
+            }
+        }
+    }
+
+    #[test]
+    fn pci_dump_parses() {
+        let text = format!(
+            "pci dump\n{PCIFN}\n[    1.000000] INFO  pci: a log line in between\n\
+             pcifn 0000:00:01.0 vendor=1234 device=11e8 class=00ff00 header=0 pin=1 bar0=mem32:0xfea00000/0x100000\n\
+             pci dump: end\n"
+        );
+        let fns = parse_pci_dump(&text).unwrap();
+        assert_eq!(fns.len(), 2);
+        assert_eq!(fns[1].class, 0x00ff00);
+        assert_eq!(parse_pci_dump("pci dump: end").unwrap(), []);
+        let e = |t: &str| format!("{:#}", parse_pci_dump(t).unwrap_err());
+        assert!(e(&format!("{PCIFN}\n")).contains("no `pci dump: end`"));
+        assert!(e(&format!("{PCIFN}\n{PCIFN}\npci dump: end\n")).contains("0000:00:03.0 is listed twice"));
+        assert!(e("pcifn 0000:00:03.0 vendor=8086\npci dump: end\n").contains("malformed pcifn line"));
+        // Lines after the end line are not part of the dump.
+        assert_eq!(parse_pci_dump(&format!("pci dump: end\n{PCIFN}\n")).unwrap(), []);
     }
 
     #[test]

@@ -7,8 +7,12 @@
 //! after the read cursor and returns the text up to it. Every wait is bounded
 //! and every error carries the tail of the console. Dropping a session kills
 //! QEMU and removes its scratch directory.
+//!
+//! A session booted with [`SessionOptions::qmp`] also has QEMU listen for QMP
+//! on a unix socket in a directory of its own; [`Session::qmp`] connects to it.
 
-use crate::machine::{IsolatedMachine, Machine, Profile, QemuExit};
+use crate::machine::{self, IsolatedMachine, Machine, Profile, QemuExit, ScratchDir, QMP_DIR_LABEL};
+use crate::qmp::{self, Qmp};
 use crate::run::{join_within, PROMPT};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
@@ -48,6 +52,20 @@ impl Console {
     }
 }
 
+/// What a session provides besides the console.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// QEMU listens for QMP (see [`Session::qmp`]).
+    pub qmp: bool,
+}
+
+impl SessionOptions {
+    /// A session with a QMP socket.
+    pub fn qmp() -> Self {
+        Self { qmp: true }
+    }
+}
+
 /// A running QEMU with a piped console.
 pub struct Session {
     child: Child,
@@ -58,6 +76,8 @@ pub struct Session {
     cursor: usize,
     exit: Option<QemuExit>,
     spawned: Instant,
+    /// The directory holding QEMU's QMP socket, if it has one.
+    qmp_dir: Option<ScratchDir>,
     /// Keeps the scratch images alive; declared last so QEMU dies first.
     isolated: IsolatedMachine,
 }
@@ -66,7 +86,19 @@ impl Session {
     /// Boots `profile` with the kernel command line `cmdline`, with its own scratch
     /// images and free ports. The kernel must already be built.
     pub fn boot(profile: Profile, cmdline: &str) -> Result<Self> {
+        Self::boot_with(profile, cmdline, SessionOptions::default())
+    }
+
+    /// Like [`Self::boot`], with `options`.
+    pub fn boot_with(profile: Profile, cmdline: &str, options: SessionOptions) -> Result<Self> {
         let mut isolated = IsolatedMachine::new(profile, cmdline, "session")?;
+        let qmp_dir = match options.qmp {
+            true => Some(ScratchDir::temporary_in(&machine::qmp_dir(), QMP_DIR_LABEL)?),
+            false => None,
+        };
+        if let Some(dir) = &qmp_dir {
+            isolated.machine = isolated.machine.clone().qmp_socket(dir.path().join("qmp.sock"));
+        }
         let mut cmd = isolated.machine.command()?;
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         isolated.release_ports();
@@ -84,7 +116,33 @@ impl Session {
             let console = Arc::clone(&console);
             readers.push(thread::spawn(move || collect(stream, &console)));
         }
-        Ok(Self { stdin: child.stdin.take(), child, console, readers, cursor: 0, exit: None, spawned, isolated })
+        Ok(Self {
+            stdin: child.stdin.take(),
+            child,
+            console,
+            readers,
+            cursor: 0,
+            exit: None,
+            spawned,
+            qmp_dir,
+            isolated,
+        })
+    }
+
+    /// Connects to QEMU's QMP socket and negotiates (bounded by
+    /// [`qmp::CONNECT_TIMEOUT`]; fails at once if QEMU exits meanwhile). The
+    /// session must have been booted with [`SessionOptions::qmp`].
+    pub fn qmp(&mut self) -> Result<Qmp> {
+        let Some(dir) = &self.qmp_dir else {
+            bail!("this session was booted without a QMP socket (SessionOptions::qmp)");
+        };
+        let path = dir.path().join("qmp.sock");
+        let child = &mut self.child;
+        let result = Qmp::connect(&path, qmp::CONNECT_TIMEOUT, || match child.try_wait() {
+            Ok(Some(status)) => bail!("{} before QMP answered", QemuExit::from_status(status).describe()),
+            _ => Ok(()),
+        });
+        result.map_err(|e| self.fail(format!("{e:#}")))
     }
 
     /// The machine this session runs (vCPUs, memory).

@@ -1,16 +1,22 @@
-//! The end-to-end tests: each boots the standard machine and checks the kernel
-//! from outside, through the serial console and QEMU's exit status.
+//! The end-to-end tests: each boots a machine (the standard one unless the test
+//! is about another profile) and checks the kernel from outside, through the
+//! serial console, QEMU's exit status and, for the PCI oracle, QMP.
 //!
 //! A test is a plain `fn() -> Result<Note>` in [`TESTS`]; an `Ok` may carry a
 //! note printed after `ok` (informational, never asserted). The checks on the
 //! shell's replies are separate pure functions so their logic is unit-tested
 //! without QEMU.
 
-use super::parse;
-use super::session::{reply_text, require, tail_lines, Session, COMMAND_TIMEOUT, TAIL_LINES};
+use super::parse::{self, PCI_DUMP_END};
+use super::pci;
+use super::session::{
+    reply_text, require, strip_echo, tail_lines, Session, SessionOptions, COMMAND_TIMEOUT, TAIL_LINES,
+};
 use crate::machine::{IsolatedMachine, Profile, QemuExit};
+use crate::qmp::QmpPciFunction;
 use crate::run::{self, Console, PROMPT};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use std::collections::BTreeSet;
 use std::io::{Cursor, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +47,10 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ("uptime_advances", uptime_advances),
     ("irq_affinity_rejects_bad_arguments", irq_affinity_rejects_bad_arguments),
     ("irq_affinity_moves_the_serial_line", irq_affinity_moves_the_serial_line),
+    ("bridges_profile_has_its_topology", bridges_profile_has_its_topology),
+    ("pci_enumeration_matches_qmp_standard", pci_enumeration_matches_qmp_standard),
+    ("pci_enumeration_matches_qmp_bridges", pci_enumeration_matches_qmp_bridges),
+    ("pci_enumeration_matches_qmp_qboot", pci_enumeration_matches_qmp_qboot),
 ];
 
 /// The commands `help` must mention.
@@ -377,6 +387,71 @@ fn irq_affinity_moves_the_serial_line() -> Result<Note> {
     Ok(Some(format!("CPU0 +{cpu0}, CPU1 +{cpu1}")))
 }
 
+/// QEMU's own view of the `bridges` profile has the documented shape. This
+/// checks xtask's machine definition and QMP client against the real QEMU; it
+/// does not depend on the kernel's PCI code.
+fn bridges_profile_has_its_topology() -> Result<Note> {
+    let mut s = Session::boot_with(Profile::Bridges, "", SessionOptions::qmp())?;
+    let mut qmp = s.qmp()?;
+    s.expect_prompt()?;
+    let functions = qmp.query_pci().map_err(|e| s.fail(format!("query-pci: {e:#}")))?;
+    let note = check_bridges_topology(&functions).map_err(|e| s.fail(format!("{e:#}")))?;
+    Ok(Some(note))
+}
+
+fn pci_enumeration_matches_qmp_standard() -> Result<Note> {
+    pci_enumeration_matches_qmp(Profile::Standard)
+}
+
+/// Functions behind two root ports and a PCIe-to-PCI bridge.
+fn pci_enumeration_matches_qmp_bridges() -> Result<Note> {
+    pci_enumeration_matches_qmp(Profile::Bridges)
+}
+
+/// qboot assigns no BARs: the kernel's own assignment is what QEMU reports.
+fn pci_enumeration_matches_qmp_qboot() -> Result<Note> {
+    pci_enumeration_matches_qmp(Profile::Qboot)
+}
+
+/// Boots `profile` with QMP, runs `pci dump`, then asks QEMU (`query-pci`) and
+/// compares everything (see [`pci`]); the failure lists every mismatch.
+fn pci_enumeration_matches_qmp(profile: Profile) -> Result<Note> {
+    let mut s = Session::boot_with(profile, "", SessionOptions::qmp())?;
+    let mut qmp = s.qmp()?;
+    s.expect_prompt()?;
+    let out = pci_dump(&mut s)?;
+    let kernel = parse::parse_pci_dump(&out).map_err(|e| with_output(e, "pci dump", &out))?;
+    // Asked only now: QEMU reports the BARs as it decodes them at this moment,
+    // which under qboot is what the kernel has programmed.
+    let qemu = qmp.query_pci().map_err(|e| s.fail(format!("query-pci: {e:#}")))?;
+    let comparison = pci::compare(&kernel, &qemu);
+    if !comparison.mismatches.is_empty() {
+        let list: Vec<String> = comparison.mismatches.iter().map(|m| format!("  - {m}")).collect();
+        let e = anyhow!(
+            "{} mismatch(es) between `pci dump` and QEMU's query-pci ({} profile):\n{}",
+            comparison.mismatches.len(),
+            profile.name(),
+            list.join("\n")
+        );
+        return Err(with_output(e, "pci dump", &out));
+    }
+    Ok(Some(comparison.summary()))
+}
+
+/// Types `pci dump` and returns its output (without the echo) through the
+/// `pci dump: end` line; fails at once if the shell prompts before that line.
+fn pci_dump(s: &mut Session) -> Result<String> {
+    const CMD: &str = "pci dump";
+    s.send_raw(format!("{CMD}\n").as_bytes())?;
+    let (which, text) = s.expect_one_of(&[PCI_DUMP_END, PROMPT], COMMAND_TIMEOUT)?;
+    let out = strip_echo(&reply_text(&text), CMD);
+    if which != 0 {
+        return Err(with_output(anyhow!("the shell prompted again before printing {PCI_DUMP_END:?}"), CMD, &out));
+    }
+    s.expect(PROMPT, COMMAND_TIMEOUT)?;
+    Ok(format!("{out}\n"))
+}
+
 /// Waits for `needle`, failing at once if the shell prompts again instead.
 fn expect_crash(s: &mut Session, needle: &str) -> Result<()> {
     let (which, _) = s.expect_one_of(&[needle, PROMPT], COMMAND_TIMEOUT)?;
@@ -471,6 +546,32 @@ fn check_acpi(out: &str, smp: u32) -> Result<()> {
         bail!("no `IoApic` line at 0xfec00000");
     }
     Ok(())
+}
+
+/// rp1 and rp2 are bridges on bus 0; pb1 is a bridge on rp2's secondary bus;
+/// an edu sits on rp1's secondary bus and an e1000 on pb1's; the standard
+/// devices stay on bus 0. Returns a description of the buses.
+fn check_bridges_topology(functions: &[QmpPciFunction]) -> Result<String> {
+    let by_id = |id: &str| -> Result<&QmpPciFunction> {
+        let f = functions.iter().find(|f| f.qdev_id.as_deref() == Some(id));
+        let f = f.with_context(|| format!("query-pci has no function with -device id={id}"))?;
+        ensure!(f.header_type == 1, "{id} at {:02x}:{:02x}.{} is not a bridge", f.bus, f.slot, f.function);
+        f.secondary_bus.with_context(|| format!("{id} has no secondary bus"))?;
+        Ok(f)
+    };
+    let (rp1, rp2, pb1) = (by_id("rp1")?, by_id("rp2")?, by_id("pb1")?);
+    ensure!(rp1.bus == 0 && rp2.bus == 0, "the root ports are not on bus 0");
+    ensure!(pb1.bus != 0 && Some(pb1.bus) == rp2.secondary_bus, "pb1 is on bus {}, not behind rp2", pb1.bus);
+    let on_bus = |vendor: u16, device: u16, bus: Option<u8>| {
+        functions.iter().any(|f| (f.vendor_id, f.device_id) == (vendor, device) && Some(f.bus) == bus)
+    };
+    const EDU: (u16, u16) = (0x1234, 0x11e8);
+    const E1000: (u16, u16) = (0x8086, 0x100e);
+    ensure!(on_bus(EDU.0, EDU.1, rp1.secondary_bus), "no edu behind rp1");
+    ensure!(on_bus(E1000.0, E1000.1, pb1.secondary_bus), "no e1000 behind pb1");
+    ensure!(on_bus(EDU.0, EDU.1, Some(0)) && on_bus(E1000.0, E1000.1, Some(0)), "the standard edu or e1000 left bus 0");
+    let buses: BTreeSet<u8> = functions.iter().map(|f| f.bus).collect();
+    Ok(format!("{} functions on buses {buses:?}", functions.len()))
 }
 
 /// The lines mentioning `name`, each with the indented lines that follow it (a
@@ -568,6 +669,23 @@ mod unit {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), TESTS.len());
+    }
+
+    #[test]
+    fn bridges_topology_check() {
+        let reply: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/query-pci-bridges.json")).unwrap();
+        let functions = crate::qmp::flatten_query_pci(&reply["return"]).unwrap();
+        let note = check_bridges_topology(&functions).unwrap();
+        assert_eq!(note, "14 functions on buses {0, 1, 2, 3}");
+        // The e1000 moved next to the edu: not behind pb1 any more.
+        let mut moved = functions.clone();
+        moved.iter_mut().filter(|f| f.bus == 3).for_each(|f| f.bus = 1);
+        assert!(check_bridges_topology(&moved).unwrap_err().to_string().contains("no e1000 behind pb1"));
+        let standard: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/data/query-pci-standard.json")).unwrap();
+        let functions = crate::qmp::flatten_query_pci(&standard["return"]).unwrap();
+        assert!(check_bridges_topology(&functions).unwrap_err().to_string().contains("id=rp1"));
     }
 
     #[test]
