@@ -11,8 +11,10 @@ extern crate alloc;
 mod acpi;
 mod arch;
 mod bench;
+mod bus;
 mod cmdline;
 mod console;
+mod devices;
 mod dma;
 mod irq;
 mod klog;
@@ -88,6 +90,8 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
     let aps = arch::smp::boot_aps();
     log::info!("{} CPUs online", aps + 1);
     workqueue::init();
+    devices::init();
+    bus::pci::init();
 
     let init_ns = time::uptime_ns();
     log::info!("kernel init done in {}.{:03} ms", init_ns / 1_000_000, (init_ns / 1000) % 1000);

@@ -49,6 +49,9 @@ impl core::fmt::Display for ResourceError {
 struct Node {
     id: u64,
     name: String,
+    /// Claimed by a driver for its own use (Linux's IORESOURCE_BUSY):
+    /// nothing may be claimed inside it.
+    busy: bool,
     start: u64,
     /// Inclusive, as /proc/iomem prints it.
     end: u64,
@@ -63,7 +66,7 @@ impl Node {
             if !overlaps {
                 continue;
             }
-            if child.start <= new.start && new.end <= child.end {
+            if child.start <= new.start && new.end <= child.end && !child.busy {
                 return child.insert(new);
             }
             return Err(ResourceError::Conflict { holder: child.name.clone(), start: child.start, end: child.end });
@@ -101,16 +104,30 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Tree {
     const fn new(kind: Kind, end: u64) -> Tree {
-        Tree { kind, root: SpinLock::new(Node { id: 0, name: String::new(), start: 0, end, children: Vec::new() }) }
+        Tree {
+            kind,
+            root: SpinLock::new(Node { id: 0, name: String::new(), busy: false, start: 0, end, children: Vec::new() }),
+        }
     }
 
-    /// Claims `[start, start+len)` under the deepest range containing it.
+    /// Claims `[start, start+len)` under the deepest range containing it
+    /// (bus windows, device BARs: ranges others may nest in).
     pub fn claim(&'static self, name: &str, start: u64, len: u64) -> Result<Claim, ResourceError> {
+        self.insert(name, start, len, false)
+    }
+
+    /// Claims a range for exclusive use by a driver (`request_region`): a
+    /// second claim of any part of it fails.
+    pub fn claim_busy(&'static self, name: &str, start: u64, len: u64) -> Result<Claim, ResourceError> {
+        self.insert(name, start, len, true)
+    }
+
+    fn insert(&'static self, name: &str, start: u64, len: u64, busy: bool) -> Result<Claim, ResourceError> {
         if len == 0 {
             return Err(ResourceError::Empty);
         }
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let node = Node { id, name: String::from(name), start, end: start + len - 1, children: Vec::new() };
+        let node = Node { id, name: String::from(name), busy, start, end: start + len - 1, children: Vec::new() };
         self.root.lock().insert(node)?;
         Ok(Claim { tree: self, id, start, len })
     }
@@ -227,6 +244,18 @@ mod ktests {
             let mut left = 0;
             IOMEM.walk(|_, name, _, _| if name.starts_with("test") { left += 1 });
             check_eq!(left, 0);
+        }
+
+        fn busy_claims_are_exclusive() {
+            const BASE: u64 = 0x7f10_0000_0000;
+            let bar = IOMEM.claim("test bar", BASE, 0x1000).map_err(|e| alloc::format!("{e}"))?;
+            let driver = IOMEM.claim_busy("test driver", BASE, 0x1000).map_err(|e| alloc::format!("{e}"))?;
+            let second = IOMEM.claim_busy("second driver", BASE, 0x1000);
+            check!(matches!(second, Err(ResourceError::Conflict { ref holder, .. }) if holder == "test driver"));
+            let part = IOMEM.claim("part", BASE + 0x100, 0x10);
+            check!(part.is_err(), "claimed inside a busy range");
+            drop(driver);
+            drop(bar);
         }
     }
 }

@@ -46,7 +46,8 @@
 //!
 //! - **Length.** A transfer longer than the buffer runs past it inside QEMU
 //!   (older versions abort QEMU, newer ones log and copy anyway), so the
-//!   driver rejects `len > 4096` with [`Error::TooLong`].
+//!   driver rejects `len > regs::MAX_DMA_LEN` (4095: QEMU 7.2 stops on a
+//!   full 4096-byte transfer) with [`Error::TooLong`].
 //! - **Address width.** edu masks bus addresses to 28 bits (256 MiB): a
 //!   region at `0x1000_0000` would be read from or written to `0x0` — someone
 //!   else's memory. The kernel allocates edu's memory with
@@ -201,7 +202,7 @@ impl fmt::Display for Error {
             Error::Timeout => write!(f, "edu: device did not finish within the poll limit"),
             Error::Busy => write!(f, "edu: device busy"),
             Error::TooLong { len } => {
-                write!(f, "edu: DMA of {len} bytes exceeds the {}-byte device buffer", regs::DMA_BUFFER_SIZE)
+                write!(f, "edu: DMA of {len} bytes exceeds the {}-byte limit", regs::MAX_DMA_LEN)
             }
             Error::AddressLimit { addr, len } => write!(
                 f,
@@ -455,7 +456,7 @@ impl<W: RegisterWindow> Edu<W> {
         len: usize,
         interrupt: bool,
     ) -> Result<(), Error> {
-        if len > regs::DMA_BUFFER_SIZE {
+        if len > regs::MAX_DMA_LEN {
             return Err(Error::TooLong { len });
         }
         if len > region.len() {
@@ -475,7 +476,7 @@ impl<W: RegisterWindow> Edu<W> {
         let irq = if interrupt { dma_cmd::IRQ } else { 0 };
         self.regs.write_u64(regs::DMA_SRC, src)?;
         self.regs.write_u64(regs::DMA_DST, dst)?;
-        // `len <= DMA_BUFFER_SIZE`, checked above.
+        // `len <= MAX_DMA_LEN`, checked above.
         self.write(regs::DMA_COUNT, len as u32)?;
         // The CPU's writes to the region must reach memory before the device
         // starts reading it.

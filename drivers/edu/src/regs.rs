@@ -120,6 +120,11 @@ pub const DMA_BUFFER: u64 = 0x40000;
 /// The buffer's size in bytes: the longest possible transfer
 /// `[edu.rst §DMA controller]`.
 pub const DMA_BUFFER_SIZE: usize = 4096;
+/// The longest transfer QEMU 7.2's edu accepts: its range check
+/// (`edu_check_range` in `[edu.c]`) compares inclusive end addresses with
+/// `<`, so a transfer that ends exactly at the buffer's last byte is a
+/// "hardware error" that stops QEMU. One byte less is always safe.
+pub const MAX_DMA_LEN: usize = DMA_BUFFER_SIZE - 1;
 /// One more than the highest bus address edu can reach: its addresses are
 /// masked to 28 bits (256 MiB) by default `[edu.rst §Command line switches]`,
 /// `dma_mask` in `[edu.c]`. Higher addresses are silently truncated.

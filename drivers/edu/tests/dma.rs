@@ -79,12 +79,12 @@ fn a_pattern_survives_a_round_trip_through_the_device() {
 fn a_whole_buffer_transfer_is_accepted() {
     let (dma, w) = setup(2);
     let mut edu = probed(&w);
-    let src = alloc(&dma, regs::DMA_BUFFER_SIZE);
-    let dst = alloc(&dma, regs::DMA_BUFFER_SIZE);
-    src.write(0, &pattern(regs::DMA_BUFFER_SIZE)).unwrap();
-    edu.dma_to_device_polled(&src, regs::DMA_BUFFER_SIZE).unwrap();
-    edu.dma_from_device_polled(&dst, regs::DMA_BUFFER_SIZE).unwrap();
-    assert_eq!(contents(&dst, regs::DMA_BUFFER_SIZE), pattern(regs::DMA_BUFFER_SIZE));
+    let src = alloc(&dma, regs::MAX_DMA_LEN);
+    let dst = alloc(&dma, regs::MAX_DMA_LEN);
+    src.write(0, &pattern(regs::MAX_DMA_LEN)).unwrap();
+    edu.dma_to_device_polled(&src, regs::MAX_DMA_LEN).unwrap();
+    edu.dma_from_device_polled(&dst, regs::MAX_DMA_LEN).unwrap();
+    assert_eq!(contents(&dst, regs::MAX_DMA_LEN), pattern(regs::MAX_DMA_LEN));
     assert_clean(&w);
 }
 
@@ -140,7 +140,7 @@ fn too_long_transfers_are_rejected_before_touching_the_device() {
     let (dma, w) = setup(2);
     let mut edu = probed(&w);
     let big = alloc(&dma, 2 * PAGE_SIZE);
-    let len = regs::DMA_BUFFER_SIZE + 1;
+    let len = regs::MAX_DMA_LEN + 1;
     assert_eq!(edu.dma_to_device(&big, len, false), Err(Error::TooLong { len }));
     assert_eq!(edu.dma_from_device_polled(&big, len), Err(Error::TooLong { len }));
     // Longer than the region itself: the device would read past it.
@@ -169,8 +169,8 @@ fn regions_beyond_the_28_bit_limit_are_rejected_before_touching_the_device() {
     assert_eq!(edu.dma_to_device_polled(&above, 1), Err(Error::AddressLimit { addr: BusAddr(limit), len: 1 }));
     assert!(w.log().is_empty(), "no register was touched");
 
-    // The region just below the limit is fine, up to its last byte.
-    edu.dma_to_device_polled(&below, PAGE_SIZE).unwrap();
+    // The region just below the limit is fine (as long a transfer as edu takes).
+    edu.dma_to_device_polled(&below, regs::MAX_DMA_LEN).unwrap();
     assert_clean(&w);
 
     // An allocator told the limit refuses instead.
@@ -232,7 +232,7 @@ fn address_registers_are_written_whole_and_the_command_last() {
 
 #[test]
 fn errors_say_what_went_wrong() {
-    assert_eq!(Error::TooLong { len: 5000 }.to_string(), "edu: DMA of 5000 bytes exceeds the 4096-byte device buffer");
+    assert_eq!(Error::TooLong { len: 5000 }.to_string(), "edu: DMA of 5000 bytes exceeds the 4095-byte limit");
     assert_eq!(
         Error::AddressLimit { addr: BusAddr(0x1000_0000), len: 16 }.to_string(),
         "edu: DMA of 16 bytes at bus 0x10000000 is not below the device's limit 0x10000000"

@@ -160,26 +160,46 @@ fn msi_message_for(vector: u8, cpu: usize) -> Option<::apic::msi::MsiMessage> {
 
 static NEXT_MSI_IRQ: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(24);
 
+/// Installs `count` (a power of two, ≤ 32) message-signalled lines on a
+/// naturally aligned block of vectors, as multi-message MSI requires: the
+/// device adds the message number to the data's low bits (PCI 3.0 §6.8.1.6).
+/// `handler(i)` serves message `i`. The handles come back in message order.
+pub fn request_msi_block(
+    name: &str,
+    count: usize,
+    handler: impl Fn(usize) -> IrqReturn + Send + Sync + Clone + 'static,
+) -> Result<alloc::vec::Vec<IrqHandle>, IrqError> {
+    let first = ALLOCATOR.lock().alloc_block(count, true).map_err(|_| IrqError::NoVectors)?;
+    let mut handles = alloc::vec::Vec::with_capacity(count);
+    for i in 0..count {
+        let vector = first + i as u8;
+        let irq = NEXT_MSI_IRQ.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_ACTION.fetch_add(1, Ordering::Relaxed);
+        let h = handler.clone();
+        let action = Action { id, name: String::from(name), shared: false, handler: Box::new(move || h(i)) };
+        *VECTORS[usize::from(vector)].lock() = Some(Line {
+            gsi: irq,
+            chip: Chip::Msi,
+            msi_writer: None,
+            trigger: Trigger::Edge,
+            actions: alloc::vec![action],
+            disabled: false,
+            masked: false,
+            unhandled_in_a_row: 0,
+            unhandled_total: 0,
+            cpu: 0,
+        });
+        handles.push(IrqHandle { vector, action: id });
+    }
+    Ok(handles)
+}
+
 /// Installs `handler` on a new message-signalled line aimed at the boot
 /// CPU; the caller programs the device with `IrqHandle::msi_message`.
 pub fn request_msi(name: &str, handler: impl Fn() -> IrqReturn + Send + Sync + 'static) -> Result<IrqHandle, IrqError> {
-    let vector = ALLOCATOR.lock().alloc().map_err(|_| IrqError::NoVectors)?;
-    let irq = NEXT_MSI_IRQ.fetch_add(1, Ordering::Relaxed);
-    let id = NEXT_ACTION.fetch_add(1, Ordering::Relaxed);
-    let action = Action { id, name: String::from(name), shared: false, handler: Box::new(handler) };
-    *VECTORS[usize::from(vector)].lock() = Some(Line {
-        gsi: irq,
-        chip: Chip::Msi,
-        msi_writer: None,
-        trigger: Trigger::Edge,
-        actions: alloc::vec![action],
-        disabled: false,
-        masked: false,
-        unhandled_in_a_row: 0,
-        unhandled_total: 0,
-        cpu: 0,
-    });
-    Ok(IrqHandle { vector, action: id })
+    let handler = alloc::sync::Arc::new(handler);
+    let mut handles = request_msi_block(name, 1, move |_| handler())?;
+    handles.pop().ok_or(IrqError::NoVectors)
 }
 
 fn find_gsi(gsi: u32) -> Option<u8> {
@@ -360,4 +380,9 @@ pub fn raise_for_test(gsi: u32) -> Result<(), IrqError> {
 
 pub fn is_disabled(gsi: u32) -> bool {
     find_gsi(gsi).is_some_and(|v| VECTORS[usize::from(v)].lock().as_ref().is_some_and(|l| l.disabled))
+}
+
+/// Vectors still free for devices (a leak check for probe/remove).
+pub fn vectors_available() -> usize {
+    ALLOCATOR.lock().available()
 }

@@ -28,8 +28,8 @@ mod ktests;
 mod desc;
 
 pub use desc::{
-    is_disabled, lines, raise_for_test, request, request_msi, set_affinity, Chip, IrqError, IrqHandle,
-    NOBODY_CARED_LIMIT, SHARED,
+    is_disabled, lines, raise_for_test, request, request_msi, request_msi_block, set_affinity, vectors_available, Chip,
+    IrqError, IrqHandle, NOBODY_CARED_LIMIT, SHARED,
 };
 
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -5,7 +5,7 @@
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 
-use super::{bench, irq, mem, resources, sched, serial};
+use super::{bench, edu, irq, mem, pci, resources, sched, serial};
 use crate::acpi::{self, MadtInfo};
 use crate::{klog, println};
 
@@ -23,6 +23,24 @@ const COMMANDS: &[Command] = &[
         usage: "meminfo",
         help: "page allocator, page tables, heap, slab caches and mempools",
         run: mem::meminfo,
+    },
+    Command {
+        name: "lspci",
+        usage: "lspci [-v]",
+        help: "PCI functions (verbose: BARs, IRQs, capabilities)",
+        run: pci::lspci,
+    },
+    Command {
+        name: "pci",
+        usage: "pci dump | unbind <bdf> | bind",
+        help: "machine-readable PCI dump; driver binding",
+        run: pci::pci,
+    },
+    Command {
+        name: "edu",
+        usage: "edu fact <n> | dma <bytes> | mode intx|msi | stats",
+        help: "QEMU's edu device: factorial and DMA by interrupt",
+        run: edu::edu,
     },
     Command { name: "iomem", usage: "iomem", help: "physical address ranges and their owners", run: resources::iomem },
     Command { name: "ioports", usage: "ioports", help: "I/O port ranges and their owners", run: resources::ioports },

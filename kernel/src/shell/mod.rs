@@ -7,8 +7,10 @@
 
 mod bench;
 mod commands;
+mod edu;
 mod irq;
 mod mem;
+mod pci;
 mod resources;
 mod sched;
 mod serial;

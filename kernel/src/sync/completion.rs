@@ -36,6 +36,26 @@ impl Completion {
         self.waiters.wait_event(|| self.try_consume());
     }
 
+    /// Like [`wait`](Self::wait), but gives up after `ticks` jiffies;
+    /// returns whether a completion was consumed.
+    pub fn wait_timeout(self: &alloc::sync::Arc<Self>, ticks: u64) -> bool {
+        let expired = alloc::sync::Arc::new(core::sync::atomic::AtomicBool::new(false));
+        let (flag, me) = (expired.clone(), self.clone());
+        let timer = crate::timer::Timer::new(move || {
+            flag.store(true, core::sync::atomic::Ordering::Release);
+            me.waiters.wake_up_all();
+        });
+        if let Ok(t) = &timer {
+            t.start_in(ticks.max(1));
+        }
+        let mut got = false;
+        self.waiters.wait_event(|| {
+            got = self.try_consume();
+            got || expired.load(core::sync::atomic::Ordering::Acquire) || timer.is_err()
+        });
+        got
+    }
+
     fn try_consume(&self) -> bool {
         let mut done = self.done.lock();
         if *done == 0 {

@@ -1,0 +1,10 @@
+//! The kernel's side of device drivers: each module binds a driver crate
+//! (which knows the device but not the kernel) to the bus, interrupts and
+//! DMA, and exposes it to the shell.
+
+pub mod edu;
+
+/// Registers every driver with its bus.
+pub fn init() {
+    edu::register();
+}
