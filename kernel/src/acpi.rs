@@ -176,6 +176,26 @@ impl core::fmt::Display for AcpiError {
 
 static INFO: Once<AcpiInfo> = Once::new();
 
+/// Where the RSDT/XSDT lies, read straight from the RSDP (ACPI §5.2.5.3:
+/// signature "RSD PTR ", revision at 15, RSDT at 16, XSDT at 24) before the
+/// kernel's own page tables exist — early boot direct-maps the first 4 GiB.
+/// `mm` uses it to direct-map the firmware region holding the tables.
+pub fn root_table_phys(rsdp: PhysAddr) -> Option<PhysAddr> {
+    if rsdp == 0 || rsdp >= crate::mm::BOOT_MAPPED_LIMIT {
+        return None;
+    }
+    // SAFETY: the boot page tables direct-map the first 4 GiB, and the RSDP
+    // is 36 bytes of firmware memory there; we only read it.
+    let bytes = unsafe { core::slice::from_raw_parts(phys_to_virt(rsdp) as *const u8, 36) };
+    if &bytes[..8] != b"RSD PTR " || bytes[..20].iter().fold(0u8, |a, b| a.wrapping_add(*b)) != 0 {
+        return None;
+    }
+    match bytes[15] {
+        0 => Some(u64::from(le_u32(bytes, 16))),
+        _ => Some(le_u64(bytes, 24)).filter(|&x| x != 0).or(Some(u64::from(le_u32(bytes, 16)))),
+    }
+}
+
 /// Parses the tables once; later calls to [`info`] return the result.
 pub fn init(rsdp: PhysAddr) -> Result<&'static AcpiInfo, AcpiError> {
     if rsdp == 0 {

@@ -60,7 +60,7 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
         log::info!("memory map: {:#012x}..{:#012x} {:?}", r.start, r.end(), r.kind);
     }
 
-    mm::init(boot.memory_map());
+    mm::init(boot.memory_map(), acpi::root_table_phys(boot.rsdp));
     mm::log_summary();
 
     match acpi::init(boot.rsdp) {

@@ -456,9 +456,10 @@ pub fn program_window(access: &dyn ConfigAccess, bdf: Bdf, kind: ResourceKind, b
     match kind {
         ResourceKind::Io => {
             let lo = |a: u64| u32::from((a >> io_window::ADDRESS_SHIFT) as u8 & io_window::ADDRESS_MASK);
-            let hi = |a: u64| (a >> 16) as u16;
+            let hi = |a: u64| (a >> io_window::UPPER_SHIFT) as u16;
             let (base_hi, limit_hi) = if size == 0 { (0, 0) } else { (hi(base), hi(limit)) };
-            access.write32(bdf, regs::IO_BASE_UPPER16, u32::from(base_hi) | u32::from(limit_hi) << 16);
+            let limit_lane = u32::from(regs::IO_LIMIT_UPPER16 - regs::IO_BASE_UPPER16) * 8;
+            access.write32(bdf, regs::IO_BASE_UPPER16, u32::from(base_hi) | u32::from(limit_hi) << limit_lane);
             access.write32(bdf, regs::IO_BASE, lo(base) | lo(limit) << 8);
         }
         ResourceKind::Mem => {
@@ -467,7 +468,11 @@ pub fn program_window(access: &dyn ConfigAccess, bdf: Bdf, kind: ResourceKind, b
         }
         ResourceKind::Prefetchable => {
             let reg = |a: u64| u32::from((a >> mem_window::ADDRESS_SHIFT) as u16 & mem_window::ADDRESS_MASK);
-            let (base_hi, limit_hi) = if size == 0 { (0, 0) } else { ((base >> 32) as u32, (limit >> 32) as u32) };
+            let (base_hi, limit_hi) = if size == 0 {
+                (0, 0)
+            } else {
+                ((base >> mem_window::UPPER_SHIFT) as u32, (limit >> mem_window::UPPER_SHIFT) as u32)
+            };
             // Linux's order: clear the upper limit first so the window is
             // never briefly wider than either the old or the new one.
             access.write32(bdf, regs::PREF_LIMIT_UPPER32, 0);
@@ -482,13 +487,16 @@ pub fn program_window(access: &dyn ConfigAccess, bdf: Bdf, kind: ResourceKind, b
 pub fn read_window(access: &dyn ConfigAccess, bdf: Bdf, kind: ResourceKind) -> Option<Range<u64>> {
     let (base, limit) = match kind {
         ResourceKind::Io => {
-            let lo = access.read16(bdf, regs::IO_BASE);
-            let (b, l) = (lo as u8, (lo >> 8) as u8);
+            let (b, l) = (access.read8(bdf, regs::IO_BASE), access.read8(bdf, regs::IO_LIMIT));
             let wide = b & io_window::CAP_MASK == io_window::CAP_32BIT;
-            let up = if wide { access.read32(bdf, regs::IO_BASE_UPPER16) } else { 0 };
-            let base =
-                u64::from(up & 0xffff) << 16 | u64::from(b & io_window::ADDRESS_MASK) << io_window::ADDRESS_SHIFT;
-            let limit = u64::from(up >> 16) << 16
+            let (up_base, up_limit) = if wide {
+                (access.read16(bdf, regs::IO_BASE_UPPER16), access.read16(bdf, regs::IO_LIMIT_UPPER16))
+            } else {
+                (0, 0)
+            };
+            let base = u64::from(up_base) << io_window::UPPER_SHIFT
+                | u64::from(b & io_window::ADDRESS_MASK) << io_window::ADDRESS_SHIFT;
+            let limit = u64::from(up_limit) << io_window::UPPER_SHIFT
                 | u64::from(l & io_window::ADDRESS_MASK) << io_window::ADDRESS_SHIFT
                 | (io_window::GRANULARITY - 1);
             (base, limit)
@@ -508,9 +516,9 @@ pub fn read_window(access: &dyn ConfigAccess, bdf: Bdf, kind: ResourceKind) -> O
             } else {
                 (0, 0)
             };
-            let base = u64::from(up_base) << 32
+            let base = u64::from(up_base) << mem_window::UPPER_SHIFT
                 | u64::from(raw as u16 & mem_window::ADDRESS_MASK) << mem_window::ADDRESS_SHIFT;
-            let limit = u64::from(up_limit) << 32
+            let limit = u64::from(up_limit) << mem_window::UPPER_SHIFT
                 | u64::from((raw >> 16) as u16 & mem_window::ADDRESS_MASK) << mem_window::ADDRESS_SHIFT
                 | (mem_window::GRANULARITY - 1);
             (base, limit)

@@ -39,7 +39,8 @@
 //! # Never looping, never panicking
 //!
 //! A bridge whose secondary is not above its own bus, or names a bus already
-//! scanned, would make a naive scan loop forever; such a bridge is recorded
+//! scanned or claimed by an earlier bridge's range, would make a naive scan
+//! loop forever or list functions twice; such a bridge is recorded
 //! as a [`ScanProblem`] and not descended into (in `AssignIfMissing` mode it
 //! is renumbered instead). The recursion depth is bounded by
 //! [`MAX_BRIDGE_DEPTH`]. Every scan counts its configuration reads and
@@ -125,6 +126,15 @@ pub enum ScanProblem {
         /// Its secondary bus.
         bus: u8,
     },
+    /// The secondary bus lies inside a range an earlier bridge already
+    /// claims, so configuration cycles for it go there instead (KeepFirmware
+    /// mode).
+    OverlappingRange {
+        /// The bridge.
+        bdf: Bdf,
+        /// Its secondary bus.
+        bus: u8,
+    },
     /// The bridge is [`MAX_BRIDGE_DEPTH`] deep; its subtree was skipped.
     TooDeep {
         /// The bridge.
@@ -141,6 +151,9 @@ impl fmt::Display for ScanProblem {
             }
             ScanProblem::BusAlreadyScanned { bdf, bus } => {
                 write!(f, "pci: bridge {bdf} leads to bus {bus:02x}, already scanned")
+            }
+            ScanProblem::OverlappingRange { bdf, bus } => {
+                write!(f, "pci: bridge {bdf} leads to bus {bus:02x}, inside another bridge's range; not scanned")
             }
             ScanProblem::TooDeep { bdf } => {
                 write!(f, "pci: bridge {bdf} is {MAX_BRIDGE_DEPTH} bridges deep; not scanned")
@@ -307,8 +320,11 @@ impl Scanner<'_> {
     /// (its own bus if none).
     fn bridge(&mut self, bdf: Bdf, index: usize, parent: Option<usize>, depth: u8, limit: u8) -> Result<u8, ScanError> {
         let bus = bdf.bus;
-        let raw = self.access.read32(bdf, regs::PRIMARY_BUS);
-        let (primary, secondary, subordinate) = (raw as u8, (raw >> 8) as u8, (raw >> 16) as u8);
+        let (primary, secondary, subordinate) = (
+            self.access.read8(bdf, regs::PRIMARY_BUS),
+            self.access.read8(bdf, regs::SECONDARY_BUS),
+            self.access.read8(bdf, regs::SUBORDINATE_BUS),
+        );
         let me = self.topo.bridges.len();
         self.topo.bridges.push(BridgeInfo {
             bdf,
@@ -341,6 +357,10 @@ impl Scanner<'_> {
                 }
                 if self.is_visited(secondary) {
                     self.topo.problems.push(ScanProblem::BusAlreadyScanned { bdf, bus: secondary });
+                    return Ok(bus);
+                }
+                if u16::from(secondary) < self.next_free {
+                    self.topo.problems.push(ScanProblem::OverlappingRange { bdf, bus: secondary });
                     return Ok(bus);
                 }
                 self.descend_kept(me, secondary, subordinate, depth)
@@ -385,8 +405,13 @@ impl Scanner<'_> {
     /// Writes primary/secondary/subordinate, keeping the secondary latency
     /// timer (the dword's top byte).
     fn write_bus_numbers(&mut self, bdf: Bdf, primary: u8, secondary: u8, subordinate: u8) {
+        // The four registers are consecutive bytes of one dword.
+        let lane = |reg: u16| u32::from(reg - regs::PRIMARY_BUS) * 8;
         let old = self.access.read32(bdf, regs::PRIMARY_BUS);
-        let value = (old & 0xff00_0000) | u32::from(subordinate) << 16 | u32::from(secondary) << 8 | u32::from(primary);
+        let value = (old & 0xff << lane(regs::SECONDARY_LATENCY_TIMER))
+            | u32::from(subordinate) << lane(regs::SUBORDINATE_BUS)
+            | u32::from(secondary) << lane(regs::SECONDARY_BUS)
+            | u32::from(primary) << lane(regs::PRIMARY_BUS);
         self.access.write32(bdf, regs::PRIMARY_BUS, value);
     }
 }

@@ -42,9 +42,10 @@
 //! QEMU's ACPI tables (`_PRT`) describe the same mapping, so [`q35_gsi`]
 //! agrees with what Linux computes from ACPI. It holds as long as firmware
 //! leaves the D*IR registers at their reset values (SeaBIOS and qboot do).
-//! Example: the edu device in slot 3 uses INTA → PIRQ (3 + 0) mod 4 + 4 = 7
-//! (H) → GSI 23; a device behind a root port in slot 1 uses INTA on its bus
-//! 0 slot 0 → swizzled to the port's INTA → PIRQF → GSI 21.
+//! Examples: the edu device in slot 3 asserts INTA → PIRQ (3 + 0) mod 4 + 4
+//! = 7 (H) → GSI 23. An NVMe controller (device 0) behind a root port in
+//! slot 1 asserts INTA → swizzle(0, A) = INTA at the port → PIRQ
+//! (1 + 0) mod 4 + 4 = 5 (F) → GSI 21.
 //!
 //! The same PIRQs can alternatively be steered to the 8259 (PIRQx_ROUT
 //! registers, GSIs 10/11 under SeaBIOS, see DESIGN.md); ioxide uses the

@@ -167,6 +167,24 @@ fn two_bridges_claiming_one_bus_scan_it_once() {
 }
 
 #[test]
+fn overlapping_firmware_ranges_are_renumbered() {
+    // Port 02.0 reserves buses 1..=5 (e.g. for hot-plug) but only bus 1 is
+    // populated; port 03.0 claims bus 3, inside that range. Configuration
+    // cycles for bus 3 go to port 02.0, so nothing behind 03.0 is
+    // reachable until it gets a number of its own.
+    let pci = SimPci::new()
+        .bridge(2, 0, SimFunction::pcie_root_port().bus_numbers(0, 1, 5), |b| b.device(0, 0, model::nvme()))
+        .bridge(3, 0, SimFunction::pcie_root_port().bus_numbers(0, 3, 3), |b| b.device(0, 0, model::edu()));
+    let topo = scan(&pci, 0, BusNumbering::KeepFirmware).unwrap();
+    assert_eq!(bdfs(&topo), ["00:02.0", "01:00.0", "00:03.0"]);
+    assert_eq!(topo.problems, [ScanProblem::OverlappingRange { bdf: Bdf::new(0, 0, 3, 0), bus: 3 }]);
+    let topo = scan(&pci, 0, BusNumbering::AssignIfMissing).unwrap();
+    assert_eq!(bdfs(&topo), ["00:02.0", "01:00.0", "00:03.0", "06:00.0"]);
+    assert_eq!(numbers(&topo), [("00:02.0".into(), 0, 1, 5), ("00:03.0".into(), 0, 6, 6)]);
+    assert_eq!((topo.bridges[0].assigned, topo.bridges[1].assigned), (false, true));
+}
+
+#[test]
 fn the_bridge_chain_is_bounded() {
     // A chain deeper than MAX_BRIDGE_DEPTH; each bridge numbered by the scan.
     fn chain(bus: pci::sim::SimBus<'_>, left: u32) -> pci::sim::SimBus<'_> {

@@ -141,7 +141,18 @@ impl EduDevice {
     }
 }
 
+/// Every bound edu device, in bus order.
+pub fn all() -> alloc::vec::Vec<Handle> {
+    crate::bus::pci::devices().iter().filter_map(|d| driver::instance::<Handle>(d)).collect()
+}
+
 /// The first bound edu device.
 pub fn first() -> Option<Handle> {
-    crate::bus::pci::devices().iter().find_map(|d| driver::instance::<Handle>(d))
+    all().into_iter().next()
+}
+
+impl EduDevice {
+    pub fn bdf(&self) -> pci::config::Bdf {
+        self.pci.bdf()
+    }
 }

@@ -16,7 +16,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use hal::dma::{BusAddr, DmaAllocator, DmaError, DmaMemory, DmaRegion};
+use hal::dma::{BusAddr, DmaError, DmaMemory, DmaRegion};
 
 use crate::mm::{dma_zone, frame, phys_to_virt, PhysAddr, PAGE_SIZE};
 
@@ -152,16 +152,6 @@ impl DmaRegion for DmaCoherent {
     }
     fn write_u32(&self, offset: usize, value: u32) -> Result<(), DmaError> {
         self.mem.write_u32(offset, value)
-    }
-}
-
-/// The allocator drivers are handed.
-pub struct KernelDma;
-
-impl DmaAllocator for KernelDma {
-    type Region = DmaCoherent;
-    fn alloc_coherent(&self, len: usize, addr_limit: u64) -> Result<DmaCoherent, DmaError> {
-        alloc_coherent(len, addr_limit)
     }
 }
 

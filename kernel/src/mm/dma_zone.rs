@@ -23,7 +23,8 @@ static ZONE: SpinLock<Option<BuddyAllocator<'static>>> = SpinLock::new(None);
 /// the rest). Memblock allocates from the bottom, so the zone sits just
 /// above the kernel image, far below any DMA mask.
 pub fn init() {
-    let Ok(base) = memblock::alloc_zeroed(ZONE_PAGES as u64 * PAGE_SIZE, PAGE_SIZE) else {
+    // Not zeroed: DMA buffers are zeroed when handed out.
+    let Ok(base) = memblock::alloc(ZONE_PAGES as u64 * PAGE_SIZE, PAGE_SIZE) else {
         log::warn!("no memory for ZONE_DMA");
         return;
     };
@@ -51,14 +52,6 @@ pub fn free(phys: PhysAddr, order: usize) -> Result<(), MmError> {
     let mut zone = ZONE.lock();
     let zone = zone.as_mut().ok_or(MmError::InvalidArgument("no DMA zone"))?;
     zone.free((phys >> PAGE_SHIFT) as usize, order).map_err(|_| MmError::InvalidArgument("bad DMA zone free"))
-}
-
-/// Whether `phys` belongs to the zone (frees go back where they came from).
-pub fn contains(phys: PhysAddr) -> bool {
-    ZONE.lock().as_ref().is_some_and(|z| {
-        let pfn = (phys >> PAGE_SHIFT) as usize;
-        (z.base_pfn()..z.end_pfn()).contains(&pfn)
-    })
 }
 
 pub fn stats() -> Option<BuddyStats> {

@@ -21,9 +21,9 @@ pub fn init(map: &[MemoryRegion]) {
         map.iter().filter(|r| r.kind == MemoryKind::Ram).map(|r| r.end() >> PAGE_SHIFT).max().unwrap_or(0) as usize;
     let bytes = (max_pfn * BuddyAllocator::meta_size()) as u64;
     let meta_phys = memblock::alloc_zeroed(bytes, PAGE_SIZE).expect("no memory for the page array");
-    // SAFETY: memblock just gave us this zeroed, direct-mapped range for good;
-    // `PageMeta` is plain data, so any bit pattern (and the zeroes) is valid
-    // until `BuddyAllocator::new` initialises every entry.
+    // SAFETY: memblock just gave us this zeroed, direct-mapped range for
+    // good; all-zero bytes are a valid `PageMeta` (integers and a state
+    // whose first variant is 0) until `BuddyAllocator::new` initialises it.
     let meta: &'static mut [PageMeta] =
         unsafe { core::slice::from_raw_parts_mut(phys_to_virt(meta_phys) as *mut PageMeta, max_pfn) };
     let mut buddy = BuddyAllocator::new(meta, 0);

@@ -92,6 +92,12 @@ pub fn init(map: &[MemoryRegion]) {
     MEMBLOCK.lock().populate(map);
 }
 
+/// Allocates `size` bytes of physical memory, `align`-aligned, with
+/// whatever contents it had (for callers that initialise every byte).
+pub fn alloc(size: u64, align: u64) -> Result<PhysAddr, MmError> {
+    MEMBLOCK.lock().alloc(size, align)
+}
+
 /// Allocates `size` bytes of physical memory, `align`-aligned, zeroed.
 pub fn alloc_zeroed(size: u64, align: u64) -> Result<PhysAddr, MmError> {
     let phys = MEMBLOCK.lock().alloc(size, align)?;

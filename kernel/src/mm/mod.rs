@@ -106,9 +106,12 @@ impl core::fmt::Display for MmError {
 }
 
 /// Brings up all of memory management from the firmware's memory map.
-pub fn init(map: &[crate::arch::pvh::MemoryRegion]) {
+/// `acpi_tables` is an address inside the firmware's ACPI tables: the
+/// memory-map region holding it is direct-mapped too (it is memory, even
+/// when the map calls it "reserved").
+pub fn init(map: &[crate::arch::pvh::MemoryRegion], acpi_tables: Option<PhysAddr>) {
     memblock::init(map);
-    paging::init(map);
+    paging::init(map, acpi_tables);
     dma_zone::init();
     frame::init(map);
     heap::init();

@@ -276,7 +276,7 @@ fn sym(s: &u8) -> u64 {
 }
 
 /// Builds the kernel address space and switches to it.
-pub fn init(map: &[MemoryRegion]) {
+pub fn init(map: &[MemoryRegion], acpi_tables: Option<PhysAddr>) {
     let pml4 = frame::alloc_table_page().expect("no memory for the kernel PML4");
     let mut space = KERNEL_SPACE.lock();
     space.pml4 = pml4;
@@ -303,7 +303,7 @@ pub fn init(map: &[MemoryRegion]) {
         }
     }
 
-    for r in direct_map_ranges(map).iter().flatten() {
+    for r in direct_map_ranges(map, acpi_tables).iter().flatten() {
         space.map_range(phys_to_virt(r.0), r.0, r.1 - r.0, Flags::KERNEL_DATA).expect("building the direct map");
     }
     // SAFETY: the new tables map the kernel image (code, stack, data) at the
@@ -312,13 +312,17 @@ pub fn init(map: &[MemoryRegion]) {
 }
 
 /// Physical ranges the direct map covers: the first MiB (firmware tables),
-/// RAM, and ACPI memory — page-rounded, merged. Device memory is never
-/// direct-mapped (it must be uncached: use `ioremap`).
-fn direct_map_ranges(map: &[MemoryRegion]) -> [Option<(PhysAddr, PhysAddr)>; 65] {
+/// RAM, ACPI memory, and the region holding the ACPI tables (SeaBIOS puts
+/// them in a "reserved" range just below the top of RAM) — page-rounded,
+/// merged. Device memory is never direct-mapped (it must be uncached: use
+/// `ioremap`).
+fn direct_map_ranges(map: &[MemoryRegion], acpi_tables: Option<PhysAddr>) -> [Option<(PhysAddr, PhysAddr)>; 65] {
     let mut out: [Option<(PhysAddr, PhysAddr)>; 65] = [None; 65];
     let mut n = 0;
-    let wanted =
-        map.iter().filter(|r| matches!(r.kind, MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs));
+    let holds_tables = |r: &MemoryRegion| acpi_tables.is_some_and(|a| (r.start..r.end()).contains(&a));
+    let wanted = map.iter().filter(|r| {
+        matches!(r.kind, MemoryKind::Ram | MemoryKind::AcpiReclaimable | MemoryKind::AcpiNvs) || holds_tables(r)
+    });
     let ranges = core::iter::once((0, 0x10_0000))
         .chain(wanted.map(|r| (align_down(r.start, PAGE_SIZE), align_up(r.end(), PAGE_SIZE))));
     for (start, end) in ranges {

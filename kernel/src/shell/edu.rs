@@ -7,15 +7,27 @@ use alloc::string::String;
 use super::commands::parse_number;
 use crate::bus::pci::irq::IrqKind;
 use crate::devices::edu;
-use crate::println;
+use crate::{print, println};
 
 /// n! as edu computes it: in 32 bits, wrapping.
 fn expected_factorial(n: u32) -> u32 {
     (1..=n).fold(1u32, |acc, k| acc.wrapping_mul(k))
 }
 
+/// Runs the command on every bound edu device.
 pub fn edu(args: &[&str]) -> Result<(), String> {
-    let dev = edu::first().ok_or("no edu device bound")?;
+    let devs = edu::all();
+    if devs.is_empty() {
+        return Err("no edu device bound".into());
+    }
+    for dev in devs {
+        print!("{} ", dev.bdf());
+        one(&dev, args)?;
+    }
+    Ok(())
+}
+
+fn one(dev: &edu::Handle, args: &[&str]) -> Result<(), String> {
     match args {
         ["fact", n] => {
             let n = parse_number(n)? as u32;

@@ -47,6 +47,7 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ("uptime_advances", uptime_advances),
     ("irq_affinity_rejects_bad_arguments", irq_affinity_rejects_bad_arguments),
     ("irq_affinity_moves_the_serial_line", irq_affinity_moves_the_serial_line),
+    ("edu_works_on_every_profile", edu_works_on_every_profile),
     ("bridges_profile_has_its_topology", bridges_profile_has_its_topology),
     ("pci_enumeration_matches_qmp_standard", pci_enumeration_matches_qmp_standard),
     ("pci_enumeration_matches_qmp_bridges", pci_enumeration_matches_qmp_bridges),
@@ -411,6 +412,40 @@ fn pci_enumeration_matches_qmp_bridges() -> Result<Note> {
 /// qboot assigns no BARs: the kernel's own assignment is what QEMU reports.
 fn pci_enumeration_matches_qmp_qboot() -> Result<Note> {
     pci_enumeration_matches_qmp(Profile::Qboot)
+}
+
+/// The edu device computes and DMAs through the whole stack on every
+/// machine: firmware-assigned BARs (standard), behind a PCIe root port
+/// (bridges: the second edu), and BARs assigned by the kernel (qboot) —
+/// with MSI and with INTx.
+fn edu_works_on_every_profile() -> Result<Note> {
+    let mut notes = Vec::new();
+    for profile in [Profile::Standard, Profile::Bridges, Profile::Qboot] {
+        let mut s = Session::boot(profile, "")?;
+        s.expect_prompt()?;
+        for mode in ["msi", "intx"] {
+            let out = s.command(&format!("edu mode {mode}"))?;
+            if !out.contains("interrupts via") {
+                return Err(with_output(anyhow!("{profile:?}: mode {mode} refused"), "edu mode", &out));
+            }
+            let fact = s.command("edu fact 12")?;
+            // The bridges machine has a second edu behind a PCIe root port.
+            let want = if profile == Profile::Bridges { 2 } else { 1 };
+            if fact.matches("12! = 479001600").count() != want || fact.contains("WRONG") {
+                return Err(with_output(
+                    anyhow!("{profile:?}/{mode}: wrong factorial on some edu"),
+                    "edu fact 12",
+                    &fact,
+                ));
+            }
+            let dma = s.command("edu dma 4000")?;
+            if dma.matches("4000 bytes verified").count() != want {
+                return Err(with_output(anyhow!("{profile:?}/{mode}: DMA not verified"), "edu dma 4000", &dma));
+            }
+        }
+        notes.push(format!("{profile:?}"));
+    }
+    Ok(Some(format!("{} ok in MSI and INTx mode", notes.join(", "))))
 }
 
 /// Boots `profile` with QMP, runs `pci dump`, then asks QEMU (`query-pci`) and

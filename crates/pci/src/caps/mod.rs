@@ -145,7 +145,7 @@ impl Iterator for CapIter<'_> {
             self.done = true;
             return None;
         }
-        let err = if false {
+        let err = if at < regs::FIRST_OFFSET {
             Some(CapError::BadPointer { from: self.from, to: u16::from(raw) })
         } else if self.visited & (1 << (at / 4)) != 0 {
             Some(CapError::Loop { from: self.from, to: u16::from(at) })
@@ -167,8 +167,8 @@ impl Iterator for CapIter<'_> {
             return Some(Err(CapError::NotPresent { at: offset }));
         }
         self.from = offset;
-        self.next = (header >> 8) as u8;
-        Some(Ok(Capability { offset, id: header as u8 }))
+        self.next = (header >> (regs::CAP_NEXT * 8)) as u8;
+        Some(Ok(Capability { offset, id: (header >> (regs::CAP_ID * 8)) as u8 }))
     }
 }
 

@@ -26,7 +26,7 @@
 //!
 //! The kernel implements [`ConfigAccess`] with one of them; this crate only
 //! ever talks through the trait, and host tests plug in the simulator
-//! ([`sim`](crate::sim)).
+//! (`sim`, feature `sim`).
 //!
 //! # Dwords, and the read-modify-write trap
 //!
@@ -165,7 +165,7 @@ pub const fn preserve_mask(dword_offset: u16) -> u32 {
 }
 
 /// Dword-granular access to configuration space, implemented by the kernel
-/// (ECAM or port 0xCF8) and by [`sim::SimPci`](crate::sim::SimPci).
+/// (ECAM or port 0xCF8) and by `sim::SimPci` (feature `sim`).
 ///
 /// Implementations must return [`regs::ABSENT`] (all ones) for a function
 /// that does not exist or an offset they cannot reach (mechanism #1 at 0x100

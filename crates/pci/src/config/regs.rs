@@ -94,7 +94,7 @@ pub mod header_type {
     pub const CARDBUS_BRIDGE: u8 = 0x02;
 }
 
-/// Command register bits `[PCI 3.0 §6.2.2]` (bridges: `[PPB 1.2 §3.2.4.3]`).
+/// Command register bits `[PCI 3.0 §6.2.2]` (bridges: `[PPB 1.2 §3.2.4]`).
 pub mod command {
     /// Bit 0: respond to I/O space accesses (for a bridge: also forward
     /// them through its I/O window).
@@ -273,6 +273,9 @@ pub mod io_window {
     pub const CAP_32BIT: u8 = 0x1;
     /// I/O windows are 4 KiB granular.
     pub const GRANULARITY: u64 = 0x1000;
+    /// The Upper 16 Bits registers carry address bits 31:16
+    /// `[PPB 1.2 §3.2.5.11]`.
+    pub const UPPER_SHIFT: u32 = 16;
 }
 
 /// Memory and prefetchable window encoding `[PPB 1.2 §3.2.5.8–9]`.
@@ -289,6 +292,9 @@ pub mod mem_window {
     pub const CAP_64BIT: u16 = 0x1;
     /// Memory windows are 1 MiB granular.
     pub const GRANULARITY: u64 = 0x10_0000;
+    /// The Upper 32 Bits registers carry address bits 63:32
+    /// `[PPB 1.2 §3.2.5.10]`.
+    pub const UPPER_SHIFT: u32 = 32;
 }
 
 /// Bridge Control bits `[PPB 1.2 §3.2.5.18]`.

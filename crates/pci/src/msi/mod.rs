@@ -316,7 +316,7 @@ fn check_msi_vector(cap: &MsiCap, vector: u8) -> Result<(), MsiError> {
 /// byte offsets from the structure's start. The kernel implements it over
 /// an ioremapped range of the BAR ([`MsixCap::table_bytes`] and
 /// [`MsixCap::pba_bytes`] long); tests use
-/// [`sim::SimMsixTable`](crate::sim::SimMsixTable).
+/// `sim::SimMsixTable` (feature `sim`).
 pub trait MsixTable {
     /// Reads the dword at `offset`.
     fn read32(&self, offset: usize) -> u32;

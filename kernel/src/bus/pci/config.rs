@@ -43,11 +43,11 @@ impl Ecam {
             return None;
         }
         let mut buses = self.buses.lock();
-        if !buses.contains_key(&bus) {
+        if let alloc::collections::btree_map::Entry::Vacant(slot) = buses.entry(bus) {
             let phys = self.base + u64::from(bus - self.bus_start) * ECAM_BUS_SIZE;
             match ioremap(phys, ECAM_BUS_SIZE) {
                 Ok(m) => {
-                    buses.insert(bus, m);
+                    slot.insert(m);
                 }
                 Err(e) => {
                     log::error!("pci: cannot map ECAM for bus {bus}: {e}");
@@ -56,11 +56,6 @@ impl Ecam {
             }
         }
         buses.get(&bus).map(f)
-    }
-
-    /// Buses mapped so far (for `meminfo`-style accounting).
-    pub fn mapped_buses(&self) -> usize {
-        self.buses.lock().len()
     }
 }
 

@@ -69,12 +69,9 @@ impl PciIrqs {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// How many vectors were allocated.
+    pub fn count(&self) -> usize {
         self.handles.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
     }
 
     /// The kernel's line number of vector `i` (as `interrupts` shows it).
@@ -244,7 +241,9 @@ impl PciDevice {
         let handles = core_irq::request_msi_block(name, count, move |i| h(i))
             .map_err(|e| PciError::Irq(alloc::format!("{e}")))?;
         let msg = handles[0].msi_message().ok_or(PciError::NoInterrupt)?;
-        self.set_bus_master(true);
+        // One Command write (each one makes QEMU remap the device's BARs):
+        // MSI is a memory write, so bus mastering; INTx off while MSI is on.
+        pci::config::update_command(access, bdf, command::BUS_MASTER | command::INTX_DISABLE, 0);
         msi::configure(access, bdf, &cap, msg.address, msg.data as u16, log2 as u8)
             .map_err(|e| PciError::Msi(alloc::format!("{e}")))?;
         let data = msg.data as u16;
@@ -252,7 +251,6 @@ impl PciDevice {
             // One address for the whole block: moving vector 0 moves them all.
             let _ = msi::configure(super::access(), bdf, &cap, m.address, data, log2 as u8);
         });
-        pci::config::update_command(access, bdf, command::INTX_DISABLE, 0);
         Ok(Some(PciIrqs { dev: self.clone(), mode: Mode::Msi { cap }, handles }))
     }
 

@@ -189,10 +189,6 @@ pub fn devices() -> Vec<Arc<PciDevice>> {
     DEVICES.lock().clone()
 }
 
-pub fn topology() -> Option<&'static Topology> {
-    TOPOLOGY.get()
-}
-
 pub fn bars_assigned_by_kernel() -> bool {
     ASSIGNED_BY_KERNEL.load(core::sync::atomic::Ordering::Relaxed)
 }
