@@ -58,6 +58,24 @@ struct Line {
     cpu: usize,
 }
 
+impl Line {
+    /// A fresh line with one handler, aimed at the boot CPU.
+    fn new(gsi: u32, chip: Chip, trigger: Trigger, action: Action) -> Line {
+        Line {
+            gsi,
+            chip,
+            msi_writer: None,
+            trigger,
+            actions: alloc::vec![action],
+            disabled: false,
+            masked: false,
+            unhandled_in_a_row: 0,
+            unhandled_total: 0,
+            cpu: 0,
+        }
+    }
+}
+
 /// Descriptor per vector; a vector's lock also serialises its handlers.
 static VECTORS: [SpinLockIrq<Option<Line>>; 256] = [const { SpinLockIrq::new(None) }; 256];
 static ALLOCATOR: SpinLockIrq<VectorAllocator> = SpinLockIrq::new(VectorAllocator::new());
@@ -177,18 +195,7 @@ pub fn request_msi_block(
         let id = NEXT_ACTION.fetch_add(1, Ordering::Relaxed);
         let h = handler.clone();
         let action = Action { id, name: String::from(name), shared: false, handler: Box::new(move || h(i)) };
-        *VECTORS[usize::from(vector)].lock() = Some(Line {
-            gsi: irq,
-            chip: Chip::Msi,
-            msi_writer: None,
-            trigger: Trigger::Edge,
-            actions: alloc::vec![action],
-            disabled: false,
-            masked: false,
-            unhandled_in_a_row: 0,
-            unhandled_total: 0,
-            cpu: 0,
-        });
+        *VECTORS[usize::from(vector)].lock() = Some(Line::new(irq, Chip::Msi, Trigger::Edge, action));
         handles.push(IrqHandle { vector, action: id });
     }
     Ok(handles)
@@ -236,18 +243,7 @@ pub fn request(
     let vector = ALLOCATOR.lock().alloc().map_err(|_| IrqError::NoVectors)?;
     let boot_apic = percpu::cpu(0).map_or(0, |c| c.apic_id.load(Ordering::Relaxed)) as u8;
     let (trigger, _) = apic::gsi_wiring(gsi);
-    *VECTORS[usize::from(vector)].lock() = Some(Line {
-        gsi,
-        chip: Chip::IoApic,
-        msi_writer: None,
-        trigger,
-        actions: alloc::vec![action],
-        disabled: false,
-        masked: false,
-        unhandled_in_a_row: 0,
-        unhandled_total: 0,
-        cpu: 0,
-    });
+    *VECTORS[usize::from(vector)].lock() = Some(Line::new(gsi, Chip::IoApic, trigger, action));
     if let Err(e) = apic::route_gsi(gsi, vector, boot_apic, false) {
         *VECTORS[usize::from(vector)].lock() = None;
         let _ = ALLOCATOR.lock().free(vector);
