@@ -20,6 +20,7 @@ mod irq;
 mod klog;
 mod ktest;
 mod mm;
+mod net;
 mod percpu;
 mod power;
 mod resource;
@@ -90,6 +91,7 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
     let aps = arch::smp::boot_aps();
     log::info!("{} CPUs online", aps + 1);
     workqueue::init();
+    net::init();
     devices::init();
     bus::pci::init();
 

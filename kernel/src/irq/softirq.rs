@@ -59,13 +59,19 @@ pub fn open(vector: SoftirqVector, handler: fn()) {
 }
 
 /// Marks `vector` pending on this CPU. From thread context, wakes this CPU's
-/// ksoftirqd so it runs soon (there is no IRQ exit to run it).
+/// ksoftirqd so it runs soon (there is no IRQ exit to run it); from a hard
+/// IRQ or a softirq, the running softirq loop or the next IRQ exit picks it up.
 pub fn raise(vector: SoftirqVector) {
     let me = this_cpu();
     me.softirq.state.pending.raise(vector);
-    if !percpu::in_interrupt() {
+    if !percpu::in_interrupt() && !in_softirq() {
         wake_ksoftirqd(me);
     }
+}
+
+/// True while this CPU runs softirq handlers.
+pub fn in_softirq() -> bool {
+    this_cpu().softirq.running.load(Ordering::Relaxed)
 }
 
 fn wake_ksoftirqd(me: &percpu::PerCpu) {

@@ -5,7 +5,7 @@
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 
-use super::{bench, edu, irq, mem, pci, resources, sched, serial};
+use super::{bench, edu, irq, mem, net, pci, resources, sched, serial};
 use crate::acpi::{self, MadtInfo};
 use crate::{klog, println};
 
@@ -41,6 +41,16 @@ const COMMANDS: &[Command] = &[
         usage: "edu fact <n> | dma <bytes> | mode intx|msi | stats",
         help: "QEMU's edu device: factorial and DMA by interrupt",
         run: edu::edu,
+    },
+    Command { name: "ifconfig", usage: "ifconfig", help: "network interfaces and counters", run: net::ifconfig },
+    Command { name: "ethtool", usage: "ethtool -S <if>", help: "driver statistics", run: net::ethtool },
+    Command { name: "ping", usage: "ping <ip> [count]", help: "ICMP echo", run: net::ping },
+    Command { name: "netstat", usage: "netstat", help: "sockets and service counters", run: net::netstat },
+    Command {
+        name: "net",
+        usage: "net mode <if> irq|napi|poll | watchdog-test <if>",
+        help: "receive mode; TX watchdog test",
+        run: net::net,
     },
     Command { name: "iomem", usage: "iomem", help: "physical address ranges and their owners", run: resources::iomem },
     Command { name: "ioports", usage: "ioports", help: "I/O port ranges and their owners", run: resources::ioports },

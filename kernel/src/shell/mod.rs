@@ -10,6 +10,7 @@ mod commands;
 mod edu;
 mod irq;
 mod mem;
+mod net;
 mod pci;
 mod resources;
 mod sched;

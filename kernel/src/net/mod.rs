@@ -1,0 +1,10 @@
+//! Networking: the net-device layer, NAPI, and the smoltcp stack with
+//! ioxide's services (UDP echo/discard, TCP echo, ICMP echo).
+
+pub mod device;
+pub mod napi;
+pub mod stack;
+
+pub fn init() {
+    napi::init();
+}
