@@ -155,6 +155,196 @@ impl DmaRegion for DmaCoherent {
     }
 }
 
+/// Which way the data flows in a streaming mapping (Linux's
+/// `enum dma_data_direction`, made a type so the wrong sync is a compile
+/// error, as Asterinas's `DmaStream<Direction>`).
+pub trait Direction: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+/// The CPU fills the buffer, the device reads it (a packet to send).
+pub struct ToDevice;
+/// The device fills the buffer, the CPU reads it (a received packet).
+pub struct FromDevice;
+/// Both.
+pub struct Bidirectional;
+impl Direction for ToDevice {
+    const NAME: &'static str = "to-device";
+}
+impl Direction for FromDevice {
+    const NAME: &'static str = "from-device";
+}
+impl Direction for Bidirectional {
+    const NAME: &'static str = "bidirectional";
+}
+
+/// Can the CPU read what the device wrote? (FromDevice, Bidirectional)
+pub trait DeviceWrites: Direction {}
+impl DeviceWrites for FromDevice {}
+impl DeviceWrites for Bidirectional {}
+
+pub static STREAMING_LIVE: AtomicU64 = AtomicU64::new(0);
+pub static STREAMING_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// An existing kernel buffer lent to a device (a *streaming* mapping).
+///
+/// Mapping takes the buffer away from the CPU side — Rust ownership moves
+/// into the mapping — so nothing can touch it behind the device's back;
+/// [`unmap`](Self::unmap) gives it back. On x86 DMA is cache-coherent, so
+/// `sync_*` are ordering fences only; on other architectures (and with
+/// bounce buffers) they are where cache maintenance or copying happens, so
+/// drivers must call them at the same points regardless.
+pub struct DmaStream<D: Direction> {
+    buf: alloc::boxed::Box<[u8]>,
+    bus: BusAddr,
+    _dir: core::marker::PhantomData<D>,
+}
+
+impl<D: Direction> DmaStream<D> {
+    /// Maps `buf` for the device. Heap buffers are physically contiguous in
+    /// ioxide (slab objects live in one slab block, large allocations are
+    /// buddy blocks), which a device without an IOMMU needs.
+    pub fn map(buf: alloc::boxed::Box<[u8]>) -> Result<Self, DmaError> {
+        if buf.is_empty() {
+            return Err(DmaError::OutOfMemory);
+        }
+        let virt = buf.as_ptr() as u64;
+        let phys = crate::mm::virt_to_phys(virt).ok_or(DmaError::AddressLimit)?;
+        let bus = mapper().map(phys, buf.len() as u64);
+        STREAMING_LIVE.fetch_add(1, Ordering::Relaxed);
+        STREAMING_BYTES.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(DmaStream { buf, bus, _dir: core::marker::PhantomData })
+    }
+
+    pub fn bus_addr(&self) -> BusAddr {
+        self.bus
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Hands the buffer to the device after CPU writes.
+    pub fn sync_for_device(&self) {
+        core::sync::atomic::fence(Ordering::Release);
+    }
+
+    /// Ends the mapping and returns the buffer to the CPU.
+    pub fn unmap(self) -> alloc::boxed::Box<[u8]> {
+        mapper().unmap(self.bus, self.buf.len() as u64);
+        STREAMING_LIVE.fetch_sub(1, Ordering::Relaxed);
+        STREAMING_BYTES.fetch_sub(self.buf.len() as u64, Ordering::Relaxed);
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; we move the box out once.
+        unsafe { core::ptr::read(&this.buf) }
+    }
+}
+
+impl<D: DeviceWrites> DmaStream<D> {
+    /// Makes what the device wrote visible to the CPU, then copies `len`
+    /// bytes from `offset` out (volatile: the device wrote them).
+    pub fn sync_for_cpu_read(&self, offset: usize, out: &mut [u8]) -> Result<(), DmaError> {
+        hal::dma::check_range(offset, out.len(), self.buf.len())?;
+        core::sync::atomic::fence(Ordering::Acquire);
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: in bounds (checked); the buffer is owned by the mapping.
+            *b = unsafe { self.buf.as_ptr().add(offset + i).read_volatile() };
+        }
+        Ok(())
+    }
+}
+
+impl<D: Direction> Drop for DmaStream<D> {
+    fn drop(&mut self) {
+        mapper().unmap(self.bus, self.buf.len() as u64);
+        STREAMING_LIVE.fetch_sub(1, Ordering::Relaxed);
+        STREAMING_BYTES.fetch_sub(self.buf.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Small DMA blocks (descriptors) carved from coherent pages (Linux's
+/// `dma_pool`): a ring of 16-byte descriptors does not need a page each.
+pub struct DmaPool {
+    name: &'static str,
+    block: usize,
+    pages: crate::sync::SpinLock<alloc::vec::Vec<alloc::sync::Arc<DmaCoherent>>>,
+    free: crate::sync::SpinLock<alloc::vec::Vec<(usize, usize)>>,
+    pub in_use: AtomicU64,
+}
+
+/// One block of a [`DmaPool`]; returned to the pool on drop.
+pub struct DmaBlock {
+    pool: alloc::sync::Arc<DmaPool>,
+    page: alloc::sync::Arc<DmaCoherent>,
+    page_index: usize,
+    offset: usize,
+}
+
+impl DmaPool {
+    /// `block` bytes per block, rounded up to a power of two (natural alignment).
+    pub fn new(name: &'static str, block: usize) -> alloc::sync::Arc<DmaPool> {
+        alloc::sync::Arc::new(DmaPool {
+            name,
+            block: block.next_power_of_two().max(8),
+            pages: crate::sync::SpinLock::new(alloc::vec::Vec::new()),
+            free: crate::sync::SpinLock::new(alloc::vec::Vec::new()),
+            in_use: AtomicU64::new(0),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn alloc(self: &alloc::sync::Arc<Self>) -> Result<DmaBlock, DmaError> {
+        let slot = self.free.lock().pop();
+        let (page_index, offset) = match slot {
+            Some(s) => s,
+            None => {
+                let page = alloc::sync::Arc::new(alloc_coherent(PAGE_SIZE as usize, u64::MAX)?);
+                let mut pages = self.pages.lock();
+                let index = pages.len();
+                pages.push(page);
+                let mut free = self.free.lock();
+                for off in (self.block..PAGE_SIZE as usize).step_by(self.block).rev() {
+                    free.push((index, off));
+                }
+                (index, 0)
+            }
+        };
+        let page = self.pages.lock()[page_index].clone();
+        self.in_use.fetch_add(1, Ordering::Relaxed);
+        Ok(DmaBlock { pool: self.clone(), page, page_index, offset })
+    }
+}
+
+impl Drop for DmaBlock {
+    fn drop(&mut self) {
+        self.pool.free.lock().push((self.page_index, self.offset));
+        self.pool.in_use.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl DmaRegion for DmaBlock {
+    fn bus_addr(&self) -> BusAddr {
+        BusAddr(self.page.bus_addr().0 + self.offset as u64)
+    }
+    fn len(&self) -> usize {
+        self.pool.block
+    }
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), DmaError> {
+        hal::dma::check_range(offset, buf.len(), self.pool.block)?;
+        self.page.read(self.offset + offset, buf)
+    }
+    fn write(&self, offset: usize, data: &[u8]) -> Result<(), DmaError> {
+        hal::dma::check_range(offset, data.len(), self.pool.block)?;
+        self.page.write(self.offset + offset, data)
+    }
+}
+
 mod ktests {
     use hal::dma::DmaRegion;
 
@@ -174,6 +364,40 @@ mod ktests {
             check_eq!(buf.bus_addr().0 % 4096, 0);
             drop(buf);
             check_eq!(STATS.live_mappings.load(core::sync::atomic::Ordering::SeqCst), live);
+        }
+
+        fn streaming_mapping_lends_and_returns_the_buffer() {
+            let live = super::STREAMING_LIVE.load(core::sync::atomic::Ordering::SeqCst);
+            let buf = alloc::vec![7u8; 1500].into_boxed_slice();
+            let virt = buf.as_ptr() as u64;
+            let s = super::DmaStream::<super::FromDevice>::map(buf).map_err(|e| alloc::format!("{e}"))?;
+            check_eq!(s.bus_addr().0, crate::mm::virt_to_phys(virt).unwrap());
+            let mut out = [0u8; 4];
+            s.sync_for_cpu_read(1496, &mut out).map_err(|e| alloc::format!("{e}"))?;
+            check_eq!(out, [7; 4]);
+            check!(s.sync_for_cpu_read(1498, &mut out).is_err(), "read past the end accepted");
+            check_eq!(super::STREAMING_LIVE.load(core::sync::atomic::Ordering::SeqCst), live + 1);
+            let back = s.unmap();
+            check_eq!(back.len(), 1500);
+            check_eq!(super::STREAMING_LIVE.load(core::sync::atomic::Ordering::SeqCst), live);
+        }
+
+        fn dma_pool_packs_small_blocks_into_pages() {
+            let pool = super::DmaPool::new("ktest-desc", 16);
+            let live = STATS.live_mappings.load(core::sync::atomic::Ordering::SeqCst);
+            let blocks: alloc::vec::Vec<_> = (0..300).map(|_| pool.alloc()).collect::<Result<_, _>>().map_err(|e| alloc::format!("{e}"))?;
+            // 256 blocks of 16 bytes per page: 300 blocks take 2 pages.
+            check_eq!(STATS.live_mappings.load(core::sync::atomic::Ordering::SeqCst), live + 2);
+            let mut addrs: alloc::vec::Vec<u64> = blocks.iter().map(|b| b.bus_addr().0).collect();
+            addrs.sort_unstable();
+            addrs.dedup();
+            check_eq!(addrs.len(), 300);
+            check!(addrs.iter().all(|a| a % 16 == 0), "misaligned block");
+            blocks[5].write(0, &[1, 2, 3, 4]).map_err(|e| alloc::format!("{e}"))?;
+            check!(blocks[5].write(14, &[0; 4]).is_err(), "write past the block accepted");
+            check_eq!(pool.in_use.load(core::sync::atomic::Ordering::SeqCst), 300);
+            drop(blocks);
+            check_eq!(pool.in_use.load(core::sync::atomic::Ordering::SeqCst), 0);
         }
 
         fn small_dma_mask_is_honoured() {
