@@ -5,6 +5,7 @@
 //! | `ktest` | run every in-kernel test, then exit (docs/testing.md) |
 //! | `ktest=<substring>` | run only tests whose name contains it |
 //! | `loglevel=error\|warn\|info\|debug\|trace` | console/dmesg verbosity (default info) |
+//! | `ip.<if>=a.b.c.d/p` | address of a network interface (default eth0 192.0.2.2/24, eth1 192.0.2.3/24) |
 //!
 //! Unknown words are logged (see [`unknown_words`]) and otherwise ignored.
 
@@ -18,9 +19,44 @@ pub struct Args<'a> {
 
 const KNOWN_KEYS: [&str; 2] = ["ktest", "loglevel"];
 
+/// The command line, kept for subsystems that read their options late.
+static LINE: spin::Once<alloc::string::String> = spin::Once::new();
+
+pub fn keep(line: &str) {
+    LINE.call_once(|| alloc::string::String::from(line));
+}
+
+/// An interface's IPv4 address and prefix: `ip.<if>=` or the default.
+pub fn ipv4_for(interface: &str) -> (smoltcp::wire::Ipv4Address, u8) {
+    let key = alloc::format!("ip.{interface}");
+    let given = LINE.get().and_then(|line| {
+        line.split_ascii_whitespace().find_map(|w| {
+            let (k, v) = w.split_once('=')?;
+            (k == key).then(|| parse_cidr(v)).flatten()
+        })
+    });
+    given.unwrap_or_else(|| {
+        let host = 2 + interface.trim_start_matches("eth").parse::<u8>().unwrap_or(0);
+        (smoltcp::wire::Ipv4Address::new(192, 0, 2, host), 24)
+    })
+}
+
+fn parse_cidr(v: &str) -> Option<(smoltcp::wire::Ipv4Address, u8)> {
+    let (ip, prefix) = v.split_once('/').unwrap_or((v, "24"));
+    let octets: alloc::vec::Vec<u8> = ip.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    match octets[..] {
+        [a, b, c, d] => Some((smoltcp::wire::Ipv4Address::new(a, b, c, d), prefix)),
+        _ => None,
+    }
+}
+
 /// Words of the command line this kernel does not understand.
 pub fn unknown_words(line: &str) -> impl Iterator<Item = &str> {
-    line.split_ascii_whitespace().filter(|w| !KNOWN_KEYS.contains(&w.split_once('=').map_or(*w, |(k, _)| k)))
+    line.split_ascii_whitespace().filter(|w| {
+        let key = w.split_once('=').map_or(*w, |(k, _)| k);
+        !KNOWN_KEYS.contains(&key) && !key.starts_with("ip.")
+    })
 }
 
 pub fn parse(line: &str) -> Args<'_> {

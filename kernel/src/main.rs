@@ -47,6 +47,7 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
         Err(e) => panic!("bad PVH start info: {e}"),
     };
     let args = cmdline::parse(boot.cmdline());
+    cmdline::keep(boot.cmdline());
     time::calibrate_tsc();
     klog::init(args.log_level);
     log::info!("ioxide {} booting, command line \"{}\"", env!("CARGO_PKG_VERSION"), boot.cmdline());

@@ -18,10 +18,11 @@ const PIT_MODE: u16 = 0x43;
 /// Port B of the keyboard controller: bit 0 gates PIT channel 2, bit 1
 /// drives the speaker, bit 5 reads channel 2's output.
 const PORT_B: u16 = 0x61;
-/// 2 ms: each poll of port B is one emulated I/O access (~1 µs), so the
-/// error stays around 0.05%.
-const CALIBRATION_MS: u64 = 2;
-/// Upper bound on polls of port B: far more than 2 ms of port reads.
+/// 1 ms windows: each poll of port B is one emulated I/O access (~1 µs),
+/// so a window's error is ~0.1%.
+const CALIBRATION_MS: u64 = 1;
+const CALIBRATION_TRIES: usize = 4;
+/// Upper bound on polls of port B: far more than 1 ms of port reads.
 const MAX_POLLS: u32 = 10_000_000;
 /// Used if the PIT never answers (no PIT: say so and keep a plausible clock).
 const FALLBACK_HZ: u64 = 2_000_000_000;
@@ -34,12 +35,12 @@ pub fn mark_boot() {
     BOOT_TSC.store(rdtsc(), Ordering::Relaxed);
 }
 
-/// Measures the TSC frequency against PIT channel 2. Returns Hz.
-pub fn calibrate_tsc() -> u64 {
-    let count = PIT_HZ * CALIBRATION_MS / 1000;
+/// One PIT-timed window: TSC ticks while channel 2 counts `count` down,
+/// or `None` if the PIT never answered.
+fn pit_window(count: u64) -> Option<u64> {
     // SAFETY: the PIT and port B belong to the arch/time code; channel 2 is
     // only wired to the speaker, which we keep off.
-    let hz = unsafe {
+    unsafe {
         outb(PORT_B, (inb(PORT_B) & !0x02) | 0x01);
         outb(PIT_MODE, 0b1011_0000); // channel 2, lobyte/hibyte, mode 0, binary
         outb(PIT_CH2_DATA, count as u8);
@@ -50,13 +51,19 @@ pub fn calibrate_tsc() -> u64 {
             polls += 1;
         }
         let end = rdtsc();
-        if polls == MAX_POLLS {
-            None
-        } else {
-            Some((end - start) * 1000 / CALIBRATION_MS)
-        }
-    };
-    let hz = hz.unwrap_or_else(|| {
+        (polls < MAX_POLLS).then_some(end - start)
+    }
+}
+
+/// Measures the TSC frequency against PIT channel 2. Returns Hz.
+///
+/// Several short windows, keeping the shortest: on a busy host the vCPU
+/// can be descheduled inside a window, which only ever makes it look
+/// longer (Linux's `pit_calibrate_tsc` retries for the same reason).
+pub fn calibrate_tsc() -> u64 {
+    let count = PIT_HZ * CALIBRATION_MS / 1000;
+    let best = (0..CALIBRATION_TRIES).filter_map(|_| pit_window(count)).min();
+    let hz = best.map(|ticks| ticks * PIT_HZ / count).unwrap_or_else(|| {
         log::warn!("PIT did not answer, assuming a {FALLBACK_HZ} Hz TSC");
         FALLBACK_HZ
     });

@@ -16,7 +16,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use hal::dma::{BusAddr, DmaError, DmaMemory, DmaRegion};
+use hal::dma::{BusAddr, DmaAllocator, DmaError, DmaMemory, DmaRegion};
 
 use crate::mm::{dma_zone, frame, phys_to_virt, PhysAddr, PAGE_SIZE};
 
@@ -152,6 +152,18 @@ impl DmaRegion for DmaCoherent {
     }
     fn write_u32(&self, offset: usize, value: u32) -> Result<(), DmaError> {
         self.mem.write_u32(offset, value)
+    }
+}
+
+/// The allocator handed to driver crates (they are generic over
+/// `hal::dma::DmaAllocator` so their host tests can use a fake).
+#[derive(Clone, Copy, Default)]
+pub struct KernelDma;
+
+impl DmaAllocator for KernelDma {
+    type Region = DmaCoherent;
+    fn alloc_coherent(&self, len: usize, addr_limit: u64) -> Result<DmaCoherent, DmaError> {
+        alloc_coherent(len, addr_limit)
     }
 }
 

@@ -48,8 +48,12 @@ pub fn interrupts(args: &[&str]) -> Result<(), String> {
             (false, true) => " (masked)",
             _ => "",
         };
+        let chip = match line.chip {
+            crate::irq::Chip::IoApic => "IO-APIC",
+            crate::irq::Chip::Msi => "PCI-MSI",
+        };
         println!(
-            "   IO-APIC {:>3}-{trigger:<5} vec {:#04x} -> cpu{}  {}{state}",
+            "   {chip} {:>3}-{trigger:<5} vec {:#04x} -> cpu{}  {}{state}",
             line.gsi, line.vector, line.cpu, line.names
         );
     }
