@@ -47,7 +47,6 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
         Err(e) => panic!("bad PVH start info: {e}"),
     };
     let args = cmdline::parse(boot.cmdline());
-    cmdline::keep(boot.cmdline());
     time::calibrate_tsc();
     klog::init(args.log_level);
     log::info!("ioxide {} booting, command line \"{}\"", env!("CARGO_PKG_VERSION"), boot.cmdline());
@@ -64,6 +63,7 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
 
     mm::init(boot.memory_map(), acpi::root_table_phys(boot.rsdp));
     mm::log_summary();
+    cmdline::keep(boot.cmdline()); // needs the heap
 
     match acpi::init(boot.rsdp) {
         Ok(info) => log::info!(
