@@ -223,6 +223,12 @@ impl Machine {
         self.smp
     }
 
+    /// The first UDP port of the NICs' netdevs (QEMU binds it; the e1000's
+    /// peer listens one above).
+    pub fn first_net_port(&self) -> u16 {
+        self.net_port_base
+    }
+
     /// Guest memory in bytes.
     pub fn mem_bytes(&self) -> u64 {
         self.mem_bytes

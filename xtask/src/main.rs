@@ -12,6 +12,7 @@ mod e2e;
 mod firmware;
 mod kernel_build;
 mod machine;
+mod net;
 mod ports;
 mod qmp;
 mod run;

@@ -2,9 +2,11 @@
 //! (which knows the device but not the kernel) to the bus, interrupts and
 //! DMA, and exposes it to the shell.
 
+pub mod e1000;
 pub mod edu;
 
 /// Registers every driver with its bus.
 pub fn init() {
     edu::register();
+    e1000::register();
 }

@@ -1,6 +1,7 @@
 //! In-kernel tests of the IRQ core, softirqs and tasklets. Lines are driven
 //! by self-IPIs on the line's vector, which enter the same dispatch path a
-//! device interrupt takes. GSIs 20–23 are unused on the standard machine.
+//! device interrupt takes. GSIs 17–19 (PIRQ B–D) and 23 (the NVMe's pin,
+//! no driver yet) carry no device handlers on the standard machine.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -26,51 +27,51 @@ ktest! {
         static B_CALLS: AtomicU32 = AtomicU32::new(0);
         static B_PENDING: AtomicBool = AtomicBool::new(false);
         // Device A never has anything pending; device B does, once per raise.
-        let a = request(20, "test-a", SHARED, || {
+        let a = request(17, "test-a", SHARED, || {
             A_CALLS.fetch_add(1, Ordering::SeqCst);
             IrqReturn::NotMine
         }).map_err(err)?;
-        let b = request(20, "test-b", SHARED, || {
+        let b = request(17, "test-b", SHARED, || {
             B_CALLS.fetch_add(1, Ordering::SeqCst);
             if B_PENDING.swap(false, Ordering::SeqCst) { IrqReturn::Handled } else { IrqReturn::NotMine }
         }).map_err(err)?;
-        check_eq!(request(20, "exclusive", 0, || IrqReturn::Handled).err(), Some(IrqError::Busy));
+        check_eq!(request(17, "exclusive", 0, || IrqReturn::Handled).err(), Some(IrqError::Busy));
         for _ in 0..5 {
             B_PENDING.store(true, Ordering::SeqCst);
-            raise_for_test(20).map_err(err)?;
+            raise_for_test(17).map_err(err)?;
             check!(wait_until(1000, || !B_PENDING.load(Ordering::SeqCst)), "B's interrupt was not handled");
         }
         check_eq!(A_CALLS.load(Ordering::SeqCst), 5);
         check_eq!(B_CALLS.load(Ordering::SeqCst), 5);
-        let line = super::lines().into_iter().find(|l| l.gsi == 20).ok_or("line 20 missing")?;
+        let line = super::lines().into_iter().find(|l| l.gsi == 17).ok_or("line 17 missing")?;
         check_eq!(line.unhandled, 0);
         check!(line.names.contains("test-a") && line.names.contains("test-b"));
         drop(a);
         drop(b);
-        check!(super::lines().iter().all(|l| l.gsi != 20), "freeing the last handler must free the line");
+        check!(super::lines().iter().all(|l| l.gsi != 17), "freeing the last handler must free the line");
     }
 
     fn exclusive_line_refuses_a_second_handler() {
-        let first = request(21, "first", 0, || IrqReturn::Handled).map_err(err)?;
-        check_eq!(request(21, "second", SHARED, || IrqReturn::Handled).err(), Some(IrqError::Busy));
+        let first = request(18, "first", 0, || IrqReturn::Handled).map_err(err)?;
+        check_eq!(request(18, "second", SHARED, || IrqReturn::Handled).err(), Some(IrqError::Busy));
         drop(first);
-        let again = request(21, "again", 0, || IrqReturn::Handled);
+        let again = request(18, "again", 0, || IrqReturn::Handled);
         check!(again.is_ok(), "the line is free again after drop");
     }
 
     fn nobody_cared_disables_a_screaming_line() {
         static CALLS: AtomicU32 = AtomicU32::new(0);
-        let h = request(22, "deaf", 0, || {
+        let h = request(19, "deaf", 0, || {
             CALLS.fetch_add(1, Ordering::SeqCst);
             IrqReturn::NotMine
         }).map_err(err)?;
         for i in 0..NOBODY_CARED_LIMIT {
-            raise_for_test(22).map_err(err)?;
+            raise_for_test(19).map_err(err)?;
             check!(wait_until(1000, || CALLS.load(Ordering::SeqCst) > i), "interrupt {i} not delivered");
         }
-        check!(super::is_disabled(22), "line still enabled after {NOBODY_CARED_LIMIT} unclaimed interrupts");
+        check!(super::is_disabled(19), "line still enabled after {NOBODY_CARED_LIMIT} unclaimed interrupts");
         let spurious = super::SPURIOUS.load(Ordering::SeqCst);
-        raise_for_test(22).map_err(err)?;
+        raise_for_test(19).map_err(err)?;
         check!(wait_until(1000, || super::SPURIOUS.load(Ordering::SeqCst) > spurious), "disabled line's interrupt not counted");
         check_eq!(CALLS.load(Ordering::SeqCst), NOBODY_CARED_LIMIT);
         drop(h);
@@ -216,29 +217,29 @@ ktest! {
 
     fn masked_line_delivers_nothing_until_unmasked() {
         static CALLS: AtomicU32 = AtomicU32::new(0);
-        let h = request(20, "maskme", 0, || {
+        let h = request(17, "maskme", 0, || {
             CALLS.fetch_add(1, Ordering::SeqCst);
             IrqReturn::Handled
         }).map_err(err)?;
         h.mask();
         let spurious = super::SPURIOUS.load(Ordering::SeqCst);
-        raise_for_test(20).map_err(err)?;
+        raise_for_test(17).map_err(err)?;
         check!(wait_until(1000, || super::SPURIOUS.load(Ordering::SeqCst) > spurious), "masked interrupt not accounted");
         check_eq!(CALLS.load(Ordering::SeqCst), 0);
         h.unmask();
-        raise_for_test(20).map_err(err)?;
+        raise_for_test(17).map_err(err)?;
         check!(wait_until(1000, || CALLS.load(Ordering::SeqCst) == 1), "unmasked line not delivered");
     }
 
     fn affinity_reprograms_the_ioapic_destination() {
         let Some(cpu) = other_cpu() else { return Err("needs 2 CPUs".into()) };
-        let h = request(21, "affine", 0, || IrqReturn::Handled).map_err(err)?;
+        let h = request(18, "affine", 0, || IrqReturn::Handled).map_err(err)?;
         let target = crate::percpu::cpu(cpu).unwrap().apic_id.load(Ordering::SeqCst) as u8;
-        check!(crate::arch::apic::gsi_destination(21) != Some(target), "already routed there");
-        super::set_affinity(21, cpu).map_err(err)?;
-        check_eq!(crate::arch::apic::gsi_destination(21), Some(target));
-        check_eq!(super::set_affinity(21, 99), Err(IrqError::NoSuchCpu(99)));
-        check_eq!(super::set_affinity(19, cpu), Err(IrqError::NotRequested(19)));
+        check!(crate::arch::apic::gsi_destination(18) != Some(target), "already routed there");
+        super::set_affinity(18, cpu).map_err(err)?;
+        check_eq!(crate::arch::apic::gsi_destination(18), Some(target));
+        check_eq!(super::set_affinity(18, 99), Err(IrqError::NoSuchCpu(99)));
+        check_eq!(super::set_affinity(16, cpu), Err(IrqError::NotRequested(16)));
         drop(h);
     }
 
@@ -272,7 +273,7 @@ ktest! {
     fn irq_handler_and_thread_share_a_spinlock_irq() {
         static LOCK: SpinLockIrq<Vec<u32>> = SpinLockIrq::new(Vec::new());
         static HANDLED: AtomicBool = AtomicBool::new(false);
-        let h = request(21, "locker", 0, || {
+        let h = request(18, "locker", 0, || {
             if let Some(mut v) = LOCK.try_lock() { v.push(2); }
             HANDLED.store(true, Ordering::SeqCst);
             IrqReturn::Handled
@@ -281,7 +282,7 @@ ktest! {
             let mut v = LOCK.lock();
             // The interrupt is raised while we hold the lock: it must stay
             // pending (local interrupts are off) until we let go.
-            raise_for_test(21).map_err(err)?;
+            raise_for_test(18).map_err(err)?;
             for _ in 0..100_000 { core::hint::spin_loop(); }
             check!(!HANDLED.load(Ordering::SeqCst), "handler ran inside a SpinLockIrq section");
             v.push(1);

@@ -12,12 +12,12 @@
 use buddy::{BuddyAllocator, BuddyStats, PageMeta};
 
 use super::{memblock, phys_to_virt, MmError, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
-use crate::sync::SpinLock;
+use crate::sync::SpinLockIrq;
 
 /// 4 MiB of low memory.
 const ZONE_PAGES: usize = 1024;
 
-static ZONE: SpinLock<Option<BuddyAllocator<'static>>> = SpinLock::new(None);
+static ZONE: SpinLockIrq<Option<BuddyAllocator<'static>>> = SpinLockIrq::new(None);
 
 /// Carves the zone out of memblock (before the main buddy allocator takes
 /// the rest). Memblock allocates from the bottom, so the zone sits just

@@ -6,13 +6,13 @@
 //! from here. Frames are handed out as physical addresses; their contents
 //! are reached through the direct map.
 
-use crate::sync::SpinLock;
+use crate::sync::SpinLockIrq;
 use buddy::{BuddyAllocator, BuddyStats, PageMeta};
 
 use super::{memblock, phys_to_virt, MmError, PhysAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::arch::pvh::{MemoryKind, MemoryRegion};
 
-static FRAMES: SpinLock<Option<BuddyAllocator<'static>>> = SpinLock::new(None);
+static FRAMES: SpinLockIrq<Option<BuddyAllocator<'static>>> = SpinLockIrq::new(None);
 
 /// Takes over from memblock: sizes the page array to the highest RAM frame,
 /// carves it out of memblock, then frees every range memblock has left.

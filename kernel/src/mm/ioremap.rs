@@ -18,7 +18,7 @@ use core::ops::Deref;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sync::SpinLock;
+use crate::sync::SpinLockIrq;
 use hal::io::{IoError, IoStatsSnapshot, RegisterWindow};
 use hal::mmio::MmioWindow;
 
@@ -26,7 +26,7 @@ use super::paging::{self, Flags, PageSize};
 use super::{align_down, align_up, MmError, PhysAddr, VirtAddr, PAGE_SIZE, VMAP_BASE, VMAP_SIZE};
 
 /// Free virtual ranges (start, len) of the vmap area, sorted by start.
-static VMAP_FREE: SpinLock<Vec<(VirtAddr, u64)>> = SpinLock::new(Vec::new());
+static VMAP_FREE: SpinLockIrq<Vec<(VirtAddr, u64)>> = SpinLockIrq::new(Vec::new());
 static VMAP_INIT: spin::Once = spin::Once::new();
 
 pub static LIVE_MAPPINGS: AtomicU64 = AtomicU64::new(0);

@@ -15,7 +15,7 @@
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 
-use crate::sync::SpinLock;
+use crate::sync::SpinLockIrq;
 
 use super::slab::SlabCache;
 use super::MmError;
@@ -24,7 +24,7 @@ pub struct Mempool {
     name: &'static str,
     cache: &'static SlabCache,
     min_nr: usize,
-    state: SpinLock<PoolState>,
+    state: SpinLockIrq<PoolState>,
 }
 
 struct PoolState {
@@ -67,7 +67,7 @@ impl Mempool {
             }
         }
         let state = PoolState { reserve, from_cache: 0, from_reserve: 0, exhausted: 0, frees: 0 };
-        Ok(Mempool { name, cache, min_nr, state: SpinLock::new(state) })
+        Ok(Mempool { name, cache, min_nr, state: SpinLockIrq::new(state) })
     }
 
     /// An object from the cache, or from the reserve if the cache is out.
@@ -125,7 +125,7 @@ impl Drop for Mempool {
 }
 
 /// Pools shown by `meminfo`.
-static REGISTRY: SpinLock<Vec<&'static Mempool>> = SpinLock::new(Vec::new());
+static REGISTRY: SpinLockIrq<Vec<&'static Mempool>> = SpinLockIrq::new(Vec::new());
 
 // First user: the block layer's request pool (issue 6); `meminfo` lists
 // whatever is registered.

@@ -10,6 +10,10 @@
 //! * the **kernel image** runs identity-mapped at its 1 MiB load address;
 //! * the **ioremap area** holds uncached mappings of device registers.
 //!
+//! The allocators' locks are `SpinLockIrq`: softirqs (timers, the network
+//! receive path) allocate, and one that interrupted a thread holding an
+//! allocator lock on the same CPU would otherwise spin forever.
+//!
 //! Init order (see [`init`]): memblock (early allocator over the firmware's
 //! memory map) → our page tables (switch CR3) → buddy allocator takes every
 //! frame memblock did not hand out → heap.

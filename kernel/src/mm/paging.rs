@@ -17,7 +17,7 @@
 //!
 //! Page 0 stays unmapped, so a null dereference faults.
 
-use crate::sync::SpinLock;
+use crate::sync::SpinLockIrq;
 
 use super::{align_down, align_up, frame, phys_to_virt, MmError, PhysAddr, VirtAddr, HUGE_PAGE_SIZE, PAGE_SIZE};
 use crate::arch::cpu;
@@ -111,8 +111,8 @@ struct AddressSpace {
     stats: PagingStats,
 }
 
-static KERNEL_SPACE: SpinLock<AddressSpace> =
-    SpinLock::new(AddressSpace { pml4: 0, stats: PagingStats { table_pages: 0, maps: 0, unmaps: 0 } });
+static KERNEL_SPACE: SpinLockIrq<AddressSpace> =
+    SpinLockIrq::new(AddressSpace { pml4: 0, stats: PagingStats { table_pages: 0, maps: 0, unmaps: 0 } });
 
 fn index(virt: VirtAddr, level: usize) -> usize {
     ((virt >> (39 - 9 * level)) & 0x1ff) as usize

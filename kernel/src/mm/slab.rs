@@ -19,7 +19,7 @@
 
 use core::ptr::{self, NonNull};
 
-use crate::sync::SpinLock;
+use crate::sync::SpinLockIrq;
 
 use super::{frame, phys_to_virt, virt_to_phys, MmError, PAGE_SIZE};
 
@@ -69,7 +69,7 @@ pub struct SlabCache {
     capacity: usize,
     slab_order: usize,
     max_slabs: usize,
-    state: SpinLock<CacheState>,
+    state: SpinLockIrq<CacheState>,
 }
 
 /// A snapshot of a cache's counters.
@@ -117,7 +117,7 @@ impl SlabCache {
             capacity,
             slab_order,
             max_slabs,
-            state: SpinLock::new(CacheState {
+            state: SpinLockIrq::new(CacheState {
                 partial: ptr::null_mut(),
                 slabs: 0,
                 empty_slabs: 0,
@@ -357,7 +357,7 @@ impl SlabCache {
 }
 
 /// Caches shown by `meminfo` (Linux's `/proc/slabinfo`).
-static REGISTRY: SpinLock<[Option<&'static SlabCache>; 32]> = SpinLock::new([None; 32]);
+static REGISTRY: SpinLockIrq<[Option<&'static SlabCache>; 32]> = SpinLockIrq::new([None; 32]);
 
 pub fn register(cache: &'static SlabCache) {
     let mut reg = REGISTRY.lock();

@@ -89,6 +89,8 @@ impl Device for Phy<'_> {
 
 pub struct ServiceStats {
     pub frames_in: AtomicU64,
+    /// Frames refused before the stack: truncated, bad IPv4 header or checksum.
+    pub malformed: AtomicU64,
     pub discard_datagrams: AtomicU64,
     pub discard_bytes: AtomicU64,
     pub echo_datagrams: AtomicU64,
@@ -150,6 +152,7 @@ impl Stack {
             work: Arc::new(Completion::new()),
             stats: ServiceStats {
                 frames_in: zero(),
+                malformed: zero(),
                 discard_datagrams: zero(),
                 discard_bytes: zero(),
                 echo_datagrams: zero(),
@@ -159,8 +162,16 @@ impl Stack {
         })
     }
 
-    /// Runs one received frame through the stack (any context).
+    /// Runs one received frame through the stack (any context). Frames
+    /// whose Ethernet or IPv4 header is broken are counted and dropped here
+    /// (smoltcp would drop them silently).
     pub fn ingest(&self, frame: &[u8]) {
+        self.dev.stats.rx_packets.fetch_add(1, Ordering::Relaxed);
+        self.dev.stats.rx_bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        if !well_formed(frame) {
+            self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         {
             let mut inner = self.inner.lock();
             let Inner { iface, sockets, .. } = &mut *inner;
@@ -168,8 +179,6 @@ impl Stack {
             iface.poll(now(), &mut phy, sockets);
         }
         self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-        self.dev.stats.rx_packets.fetch_add(1, Ordering::Relaxed);
-        self.dev.stats.rx_bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
     }
 
     /// Rings the transmit doorbell and wakes the applications: after a batch.
@@ -306,6 +315,17 @@ impl Stack {
         out.push(alloc::format!("udp  {}:{}  echo", self.addr, ECHO_PORT));
         out.push(alloc::format!("udp  {}:{}  discard", self.addr, DISCARD_PORT));
         out
+    }
+}
+
+/// Ethernet header present; for IPv4: a complete header with a valid
+/// checksum and a total length that fits the frame (RFC 791).
+fn well_formed(frame: &[u8]) -> bool {
+    use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv4Packet};
+    let Ok(eth) = EthernetFrame::new_checked(frame) else { return false };
+    match eth.ethertype() {
+        EthernetProtocol::Ipv4 => Ipv4Packet::new_checked(eth.payload()).is_ok_and(|ip| ip.verify_checksum()),
+        _ => true,
     }
 }
 

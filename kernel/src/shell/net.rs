@@ -32,12 +32,14 @@ pub fn ifconfig(args: &[&str]) -> Result<(), String> {
         );
         let driver = dev.driver.stats();
         let get = |k: &str| driver.iter().find(|(n, _)| *n == k).map_or(0, |(_, v)| *v);
+        let malformed = stack::for_device(&dev.name).map_or(0, |st| st.stats.malformed.load(Ordering::Relaxed));
         println!(
-            "    rx_packets={} rx_bytes={} rx_errors={} rx_dropped={} tx_packets={} tx_bytes={} tx_errors={} queue_stops={}",
+            "    rx_packets={} rx_bytes={} rx_errors={} rx_dropped={} rx_malformed_dropped={} tx_packets={} tx_bytes={} tx_errors={} queue_stops={}",
             s.rx_packets.load(Ordering::Relaxed),
             s.rx_bytes.load(Ordering::Relaxed),
             get("rx_errors"),
             get("rx_dropped"),
+            malformed,
             s.tx_packets.load(Ordering::Relaxed),
             s.tx_bytes.load(Ordering::Relaxed),
             s.tx_errors.load(Ordering::Relaxed),
@@ -102,7 +104,11 @@ pub fn netstat(args: &[&str]) -> Result<(), String> {
             s.tcp_echo_bytes.load(Ordering::Relaxed),
             s.tcp_connections.load(Ordering::Relaxed)
         );
-        println!("stack: frames_in={}", s.frames_in.load(Ordering::Relaxed));
+        println!(
+            "stack: frames_in={} malformed_dropped={}",
+            s.frames_in.load(Ordering::Relaxed),
+            s.malformed.load(Ordering::Relaxed)
+        );
     }
     Ok(())
 }

@@ -76,6 +76,10 @@ impl<T> SpinLockIrq<T> {
         SpinLockIrqGuard { guard: Some(self.inner.lock()), irqs_were_enabled }
     }
 
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
     /// Takes the lock only if it is free (for paths that must not wait, like
     /// the panic printer).
     pub fn try_lock(&self) -> Option<SpinLockIrqGuard<'_, T>> {

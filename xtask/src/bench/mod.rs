@@ -18,9 +18,14 @@
 //! asserts a number; a bench fails only when it cannot produce one (no boot,
 //! no `bench-json:` line, malformed JSON, a hang past a generous bound).
 //!
-//! New benches (`net`, `blk`) are one module and one [`Bench`] variant each.
+//! A bench is one module and one [`Bench`] variant. Most type a kernel
+//! command and parse its `bench-json:` line; `net` measures from the host
+//! instead (the load comes from outside the guest), reading the kernel's
+//! counters from the shell, and draws its plot with [`plot`].
 
 pub mod irq;
+pub mod net;
+pub mod plot;
 
 use crate::e2e::session::{reply_text, Session};
 use crate::kernel_build::{self, workspace_root};
@@ -42,6 +47,8 @@ pub const JSON_PREFIX: &str = "bench-json: ";
 pub enum Bench {
     /// Interrupt latency: LAPIC-timer handler entry vs. its TSC deadline, and a self-IPI round trip.
     Irq(irq::IrqArgs),
+    /// eth0 from the host: UDP echo RTT and windowed throughput, and the receive-livelock sweep (irq vs napi).
+    Net(net::NetArgs),
 }
 
 /// `cargo xtask bench <bench>`: setup, kernel build, then the bench's runs.
@@ -54,6 +61,7 @@ pub fn run(bench: &Bench) -> Result<()> {
     machine::remove_stale_scratch_dirs();
     match bench {
         Bench::Irq(args) => irq::run(args, &settings),
+        Bench::Net(args) => net::run(args, &settings),
     }
 }
 

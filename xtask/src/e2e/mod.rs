@@ -1,11 +1,13 @@
 //! Level 3: end-to-end tests, run from the host against the real emulated machine.
 //!
 //! [`session`] is the `expect`-style driver for one QEMU; [`tests`] holds the
-//! registry and [`parse`] the parsers of the `/proc`-style replies. [`run`]
+//! registry and [`parse`] the parsers of the `/proc`-style replies; [`net`]
+//! holds the network tests, which talk to the guest's e1000 from the host. [`run`]
 //! starts the tests at most two at a time (CI has two cores and each QEMU gets
 //! its own images and ports), prints one line per test as it finishes, and
 //! tallies the results.
 
+pub mod net;
 pub mod parse;
 pub mod pci;
 pub mod session;

@@ -7,6 +7,7 @@
 //! shell's replies are separate pure functions so their logic is unit-tested
 //! without QEMU.
 
+use super::net;
 use super::parse::{self, PCI_DUMP_END};
 use super::pci;
 use super::session::{
@@ -52,6 +53,13 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ("pci_enumeration_matches_qmp_standard", pci_enumeration_matches_qmp_standard),
     ("pci_enumeration_matches_qmp_bridges", pci_enumeration_matches_qmp_bridges),
     ("pci_enumeration_matches_qmp_qboot", pci_enumeration_matches_qmp_qboot),
+    ("net_host_harness_via_slirp", net::net_host_harness_via_slirp),
+    ("net_arp_and_ping", net::net_arp_and_ping),
+    ("net_udp_echo_10k_exact", net::net_udp_echo_10k_exact),
+    ("net_tcp_echo_1mib", net::net_tcp_echo_1mib),
+    ("net_malformed_frames_crash_nothing", net::net_malformed_frames_crash_nothing),
+    ("net_counters_add_up", net::net_counters_add_up),
+    ("net_tx_timeout_recovers", net::net_tx_timeout_recovers),
 ];
 
 /// The commands `help` must mention.

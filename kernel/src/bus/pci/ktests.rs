@@ -82,7 +82,7 @@ ktest! {
     }
 
     fn a_driver_registered_after_enumeration_still_binds() {
-        // The e1000 has no driver yet: a test driver that appears after the
+        // virtio-net has no driver yet: a test driver that appears after the
         // scan must find it, and unregistering must unbind it.
         static PROBED: AtomicU32 = AtomicU32::new(0);
         fn probe(_: &Arc<PciDevice>) -> Result<driver::Instance, PciError> {
@@ -91,7 +91,7 @@ ktest! {
         }
         static IDS: [pci::id::PciDeviceId; 1] = [pci::id::PciDeviceId::class(0x02_00_00, 0xff_ff_00)];
         static LATE: driver::PciDriver = driver::PciDriver { name: "late-ethernet", id_table: &IDS, probe, remove: None };
-        let nic = find(0x8086, 0x100e)?;
+        let nic = find(0x1af4, 0x1000)?;
         check_eq!(nic.driver_name(), None);
         driver::register(&LATE);
         check_eq!(nic.driver_name(), Some("late-ethernet"));
