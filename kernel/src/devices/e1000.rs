@@ -240,10 +240,6 @@ impl NetDriver for E1000Dev {
         self.nic.lock().clean_tx()
     }
 
-    fn poll_rx(&self, budget: usize, deliver: &mut dyn FnMut(&[u8])) -> usize {
-        self.nic.lock().poll_rx(budget, deliver)
-    }
-
     fn set_mode(&self, mode: RxMode) {
         self.mode.store(mode as u8, Ordering::Relaxed);
         let mut nic = self.nic.lock();

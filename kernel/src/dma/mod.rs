@@ -173,11 +173,14 @@ impl DmaAllocator for KernelDma {
 pub trait Direction: Send + Sync + 'static {
     const NAME: &'static str;
 }
+// Marker types: used only as `DmaStream`'s type parameter, never built.
 /// The CPU fills the buffer, the device reads it (a packet to send).
+#[allow(dead_code)]
 pub struct ToDevice;
 /// The device fills the buffer, the CPU reads it (a received packet).
 pub struct FromDevice;
 /// Both.
+#[allow(dead_code)]
 pub struct Bidirectional;
 impl Direction for ToDevice {
     const NAME: &'static str = "to-device";
@@ -231,6 +234,11 @@ impl<D: Direction> DmaStream<D> {
         self.bus
     }
 
+    /// Which way the data flows (for diagnostics).
+    pub fn direction(&self) -> &'static str {
+        D::NAME
+    }
+
     pub fn len(&self) -> usize {
         self.buf.len()
     }
@@ -280,7 +288,6 @@ impl<D: Direction> Drop for DmaStream<D> {
 /// Small DMA blocks (descriptors) carved from coherent pages (Linux's
 /// `dma_pool`): a ring of 16-byte descriptors does not need a page each.
 pub struct DmaPool {
-    name: &'static str,
     block: usize,
     pages: crate::sync::SpinLock<alloc::vec::Vec<alloc::sync::Arc<DmaCoherent>>>,
     free: crate::sync::SpinLock<alloc::vec::Vec<(usize, usize)>>,
@@ -297,18 +304,13 @@ pub struct DmaBlock {
 
 impl DmaPool {
     /// `block` bytes per block, rounded up to a power of two (natural alignment).
-    pub fn new(name: &'static str, block: usize) -> alloc::sync::Arc<DmaPool> {
+    pub fn new(block: usize) -> alloc::sync::Arc<DmaPool> {
         alloc::sync::Arc::new(DmaPool {
-            name,
             block: block.next_power_of_two().max(8),
             pages: crate::sync::SpinLock::new(alloc::vec::Vec::new()),
             free: crate::sync::SpinLock::new(alloc::vec::Vec::new()),
             in_use: AtomicU64::new(0),
         })
-    }
-
-    pub fn name(&self) -> &'static str {
-        self.name
     }
 
     pub fn alloc(self: &alloc::sync::Arc<Self>) -> Result<DmaBlock, DmaError> {
@@ -389,13 +391,18 @@ mod ktests {
             check_eq!(out, [7; 4]);
             check!(s.sync_for_cpu_read(1498, &mut out).is_err(), "read past the end accepted");
             check_eq!(super::STREAMING_LIVE.load(core::sync::atomic::Ordering::SeqCst), live + 1);
+            check_eq!((s.len(), s.is_empty(), s.direction()), (1500, false, "from-device"));
+            let out_buf = alloc::vec![1u8; 64].into_boxed_slice();
+            let to = super::DmaStream::<super::ToDevice>::map(out_buf).map_err(|e| alloc::format!("{e}"))?;
+            to.sync_for_device();
+            check_eq!(to.unmap()[63], 1);
             let back = s.unmap();
             check_eq!(back.len(), 1500);
             check_eq!(super::STREAMING_LIVE.load(core::sync::atomic::Ordering::SeqCst), live);
         }
 
         fn dma_pool_packs_small_blocks_into_pages() {
-            let pool = super::DmaPool::new("ktest-desc", 16);
+            let pool = super::DmaPool::new(16);
             let live = STATS.live_mappings.load(core::sync::atomic::Ordering::SeqCst);
             let blocks: alloc::vec::Vec<_> = (0..300).map(|_| pool.alloc()).collect::<Result<_, _>>().map_err(|e| alloc::format!("{e}"))?;
             // 256 blocks of 16 bytes per page: 300 blocks take 2 pages.

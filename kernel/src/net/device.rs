@@ -20,7 +20,6 @@ pub enum TxError {
     RingFull,
     /// Larger than the device's MTU + header.
     TooLong,
-    LinkDown,
 }
 
 /// How received packets reach the stack (`net mode`).
@@ -67,8 +66,6 @@ pub trait NetDriver: Send + Sync {
     fn flush_tx(&self);
     /// Reclaims completed transmissions; returns how many.
     fn clean_tx(&self) -> usize;
-    /// Receives up to `budget` frames, handing each to `deliver`.
-    fn poll_rx(&self, budget: usize, deliver: &mut dyn FnMut(&[u8])) -> usize;
     /// Switches how receive work is triggered.
     fn set_mode(&self, mode: RxMode);
     /// Driver statistics (`ethtool -S`).

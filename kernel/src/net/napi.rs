@@ -87,10 +87,6 @@ impl Napi {
         POLL_LISTS[cpu].lock().push_back(self.clone());
         softirq::raise(SoftirqVector::NetRx);
     }
-
-    pub fn is_scheduled(&self) -> bool {
-        self.scheduled.load(Ordering::Acquire)
-    }
 }
 
 /// The NET_RX softirq: poll this CPU's instances under the round budget.

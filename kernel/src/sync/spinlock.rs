@@ -30,10 +30,6 @@ impl<T> SpinLock<T> {
         preempt_disable();
         SpinLockGuard { guard: Some(self.inner.lock()) }
     }
-
-    pub fn get_mut(&mut self) -> &mut T {
-        self.inner.get_mut()
-    }
 }
 
 impl<T> Deref for SpinLockGuard<'_, T> {
