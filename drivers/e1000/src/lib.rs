@@ -193,6 +193,21 @@ pub const MAX_RING: u16 = 4096;
 
 /// The shortest frame [`E1000::transmit`] accepts: an Ethernet header. The
 /// device pads short frames to the 64-byte minimum itself (TCTL.PSP).
+/// Recycled receive descriptors handed back per RDT write (Linux's
+/// `E1000_RX_BUFFER_WRITE`), at most a quarter of the ring so small rings
+/// never run dry.
+pub const RX_RETURN_BATCH: usize = 16;
+
+const fn rx_return_batch(ring: usize) -> usize {
+    let quarter = ring / 4;
+    let batch = if quarter < RX_RETURN_BATCH { quarter } else { RX_RETURN_BATCH };
+    if batch == 0 {
+        1
+    } else {
+        batch
+    }
+}
+
 pub const MIN_TX_FRAME: usize = 14;
 /// The longest frame [`E1000::transmit`] accepts: header and 1500 bytes of
 /// payload; the device appends the 4-byte FCS (IFCS).
@@ -505,6 +520,8 @@ struct RxRing<R> {
     bufs: Vec<R>,
     /// The next descriptor the driver expects the device to complete.
     next: u16,
+    /// Descriptors recycled but not yet handed back with an RDT write.
+    unreturned: usize,
     /// Inside a frame that spans descriptors: drop up to its EOP.
     discarding: bool,
     /// Where a frame is copied out of its DMA buffer before `deliver`.
@@ -687,6 +704,7 @@ impl<W: RegisterWindow, A: DmaAllocator> E1000<W, A> {
                 descs: rx_descs,
                 bufs: rx_bufs,
                 next: 0,
+                unreturned: 0,
                 discarding: false,
                 scratch: alloc::vec![0; config.rx_buffer],
             },
@@ -842,7 +860,12 @@ impl<W: RegisterWindow, A: DmaAllocator> E1000<W, A> {
             self.rx.next = ((i + 1) % n) as u16;
             done += 1;
         }
-        if done > 0 {
+        self.rx.unreturned += done;
+        // Hand descriptors back in batches of RX_RETURN_BATCH (Linux's
+        // E1000_RX_BUFFER_WRITE): the device still owns all but a few, and
+        // the doorbell costs one register write per batch, not per poll.
+        if done > 0 && self.rx.unreturned >= rx_return_batch(n) {
+            self.rx.unreturned = 0;
             // Every descriptor up to the one before `next` is free again;
             // that one stays back so that head == tail never means "full".
             let tail = (usize::from(self.rx.next) + n - 1) % n;
@@ -1049,6 +1072,7 @@ impl<W: RegisterWindow, A: DmaAllocator> E1000<W, A> {
         barrier::wmb();
         regs.write_u32(regs::RDT, (rx_n - 1) as u32)?;
         self.rx.next = 0;
+        self.rx.unreturned = 0;
         self.rx.discarding = false;
 
         // Transmit ring: empty.

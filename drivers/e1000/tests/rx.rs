@@ -200,3 +200,24 @@ fn rxdmt0_is_raised_when_the_ring_runs_low() {
     assert!(event.rx);
     assert_ne!(event.icr & ICR_RXDMT0, 0, "half the ring left");
 }
+
+#[test]
+fn descriptors_go_back_sixteen_at_a_time_on_a_big_ring() {
+    // A 256-descriptor ring: polls of 5 frames hand nothing back until 16
+    // have been recycled — at most 2 doorbells per 32 frames.
+    let (dma, w) = setup(4096);
+    let mut nic = probe(&w, dma, Config::default());
+    let mut writes = Vec::new();
+    for round in 0..8u32 {
+        for i in 0..5 {
+            assert_eq!(w.with_model(|m| m.receive(&to_us(round * 5 + i, 100))), Rx::Stored);
+        }
+        let (n, _) = poll(&mut nic, 64);
+        assert_eq!(n, 5);
+        writes.push(w.count(Op::Write, RDT));
+    }
+    // 40 frames: handed back after 20 (round 4) and after 40 (round 8).
+    assert_eq!(writes, [0, 0, 0, 1, 1, 1, 1, 2]);
+    assert_eq!(w.with_model(|m| m.reg(RDT)), 39);
+    assert_clean(&w);
+}

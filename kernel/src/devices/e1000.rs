@@ -153,10 +153,17 @@ impl E1000Dev {
                 }
             }
             RxMode::Irq => {
-                // The 1996 kernel: all of it, here, now.
-                while self.receive(usize::MAX) > 0 {}
-                self.nic.lock().clean_tx();
-                self.nic.lock().enable_interrupts();
+                // The 1996 kernel: one interrupt per packet, and all of the
+                // protocol work for it here, in the handler. If more frames
+                // wait, set the cause again (ICS) so the next one interrupts
+                // too, as a NIC without mitigation would.
+                let got = self.receive(1);
+                let mut nic = self.nic.lock();
+                nic.clean_tx();
+                nic.enable_interrupts();
+                if got > 0 {
+                    let _ = nic.window().write_u32(e1000::regs::ICS, e1000::regs::irq::RXT0);
+                }
             }
             RxMode::Poll => {}
         }
