@@ -6,6 +6,7 @@
 //! | `ktest=<substring>` | run only tests whose name contains it |
 //! | `loglevel=error\|warn\|info\|debug\|trace` | console/dmesg verbosity (default info) |
 //! | `ip.<if>=a.b.c.d/p` | address of a network interface (default eth0 192.0.2.2/24, eth1 192.0.2.3/24) |
+//! | `net.mode=irq\|napi\|poll` | receive mode of every interface at boot (default napi; `net mode` changes it later) |
 //!
 //! Unknown words are logged (see [`unknown_words`]) and otherwise ignored.
 
@@ -24,6 +25,14 @@ static LINE: spin::Once<alloc::string::String> = spin::Once::new();
 
 pub fn keep(line: &str) {
     LINE.call_once(|| alloc::string::String::from(line));
+}
+
+/// The receive mode asked for with `net.mode=`, if any.
+pub fn net_mode() -> Option<crate::net::device::RxMode> {
+    LINE.get()?
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("net.mode="))
+        .and_then(crate::net::device::RxMode::parse)
 }
 
 /// An interface's IPv4 address and prefix: `ip.<if>=` or the default.
@@ -55,7 +64,7 @@ fn parse_cidr(v: &str) -> Option<(smoltcp::wire::Ipv4Address, u8)> {
 pub fn unknown_words(line: &str) -> impl Iterator<Item = &str> {
     line.split_ascii_whitespace().filter(|w| {
         let key = w.split_once('=').map_or(*w, |(k, _)| k);
-        !KNOWN_KEYS.contains(&key) && !key.starts_with("ip.")
+        !KNOWN_KEYS.contains(&key) && !key.starts_with("ip.") && key != "net.mode"
     })
 }
 

@@ -191,8 +191,6 @@ pub const MIN_RING: u16 = 8;
 /// Most descriptors in a ring this driver accepts.
 pub const MAX_RING: u16 = 4096;
 
-/// The shortest frame [`E1000::transmit`] accepts: an Ethernet header. The
-/// device pads short frames to the 64-byte minimum itself (TCTL.PSP).
 /// Recycled receive descriptors handed back per RDT write (Linux's
 /// `E1000_RX_BUFFER_WRITE`), at most a quarter of the ring so small rings
 /// never run dry.
@@ -208,6 +206,8 @@ const fn rx_return_batch(ring: usize) -> usize {
     }
 }
 
+/// The shortest frame [`E1000::transmit`] accepts: an Ethernet header. The
+/// device pads short frames to the 64-byte minimum itself (TCTL.PSP).
 pub const MIN_TX_FRAME: usize = 14;
 /// The longest frame [`E1000::transmit`] accepts: header and 1500 bytes of
 /// payload; the device appends the 4-byte FCS (IFCS).

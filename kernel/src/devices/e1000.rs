@@ -65,6 +65,8 @@ pub struct E1000Dev {
     mode: AtomicU8,
     watchdog: Once<crate::timer::Timer>,
     watchdog_resets: AtomicU64,
+    /// Itself, for starting the poll thread from `set_mode`.
+    me: Once<Weak<E1000Dev>>,
     _bar: Claim,
 }
 
@@ -88,8 +90,10 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
         mode: AtomicU8::new(RxMode::Napi as u8),
         watchdog: Once::new(),
         watchdog_resets: AtomicU64::new(0),
+        me: Once::new(),
         _bar: claim,
     });
+    dev.me.call_once(|| Arc::downgrade(&dev));
     dev.napi.call_once(|| Napi::new(Arc::new(NapiHook(Arc::downgrade(&dev))) as Arc<dyn Poll>));
     let weak = Arc::downgrade(&dev);
     let irqs = pci.alloc_irq_vectors(1, 1, &[IrqKind::MsiX, IrqKind::Msi, IrqKind::Intx], "e1000", move |_| {
@@ -97,6 +101,7 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
     })?;
     *dev.irqs.lock() = Some(irqs);
     let netdev = netdev::register(dev.clone() as Arc<dyn NetDriver>);
+    let boot_mode = crate::cmdline::net_mode();
     let (addr, prefix) = crate::cmdline::ipv4_for(&netdev.name);
     dev.stack.call_once(|| stack::attach(netdev.clone(), addr, prefix));
     let weak = Arc::downgrade(&dev);
@@ -109,6 +114,9 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
         dev.watchdog.call_once(|| t);
     }
     dev.nic.lock().enable_interrupts();
+    if let Some(mode) = boot_mode {
+        netdev.set_mode(mode);
+    }
     let (mac, link) = (dev.mac(), dev.link_up());
     log::info!("{}: e1000 {} link {}", netdev.name, mac_text(mac), if link { "up" } else { "down" });
     Ok(Box::new(dev))
@@ -262,7 +270,7 @@ impl NetDriver for E1000Dev {
             RxMode::Poll => {
                 nic.disable_interrupts();
                 drop(nic);
-                if let Some(me) = crate::devices::e1000::find(&self.pci) {
+                if let Some(me) = self.me.get().and_then(Weak::upgrade) {
                     let _ = crate::sched::spawn_on(0, "e1000-poll", move || me.poll_thread());
                 }
             }
@@ -305,9 +313,4 @@ impl NetDriver for E1000Dev {
         let tctl = nic.window().read_u32(e1000::regs::TCTL).unwrap_or(0);
         nic.window().write_u32(e1000::regs::TCTL, tctl & !e1000::regs::tctl::EN).is_ok()
     }
-}
-
-/// The bound e1000 instance for a PCI function.
-fn find(pci: &Arc<PciDevice>) -> Option<Arc<E1000Dev>> {
-    driver::instance::<Arc<E1000Dev>>(pci)
 }
