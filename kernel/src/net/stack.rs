@@ -91,6 +91,9 @@ pub struct ServiceStats {
     pub frames_in: AtomicU64,
     /// Frames refused before the stack: truncated, bad IPv4 header or checksum.
     pub malformed: AtomicU64,
+    /// Datagrams for a service whose socket buffer was full (the
+    /// application fell behind): dropped by the stack, counted here.
+    pub socket_full: AtomicU64,
     pub discard_datagrams: AtomicU64,
     pub discard_bytes: AtomicU64,
     pub echo_datagrams: AtomicU64,
@@ -153,6 +156,7 @@ impl Stack {
             stats: ServiceStats {
                 frames_in: zero(),
                 malformed: zero(),
+                socket_full: zero(),
                 discard_datagrams: zero(),
                 discard_bytes: zero(),
                 echo_datagrams: zero(),
@@ -174,9 +178,22 @@ impl Stack {
         }
         {
             let mut inner = self.inner.lock();
-            let Inner { iface, sockets, .. } = &mut *inner;
+            let Inner { iface, sockets, udp_echo, udp_discard, .. } = &mut *inner;
+            // A datagram for one of our UDP services must land in its socket;
+            // if the queue did not grow, the buffer was full.
+            let service = match udp_dst_port(frame) {
+                Some(ECHO_PORT) => Some(*udp_echo),
+                Some(DISCARD_PORT) => Some(*udp_discard),
+                _ => None,
+            };
+            let before = service.map(|h| sockets.get::<udp::Socket>(h).recv_queue());
             let mut phy = Phy { dev: &self.dev, rx: Some(frame) };
             iface.poll(now(), &mut phy, sockets);
+            if let (Some(h), Some(before)) = (service, before) {
+                if sockets.get::<udp::Socket>(h).recv_queue() <= before {
+                    self.stats.socket_full.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
     }
@@ -316,6 +333,22 @@ impl Stack {
         out.push(alloc::format!("udp  {}:{}  discard", self.addr, DISCARD_PORT));
         out
     }
+}
+
+/// The UDP destination port of a well-formed IPv4/UDP frame with a
+/// non-empty payload (an empty one would not grow the socket's queue).
+fn udp_dst_port(frame: &[u8]) -> Option<u16> {
+    use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, UdpPacket};
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Udp {
+        return None;
+    }
+    let udp = UdpPacket::new_checked(ip.payload()).ok()?;
+    (udp.payload().len() > 0).then(|| udp.dst_port())
 }
 
 /// Ethernet header present; for IPv4: a complete header with a valid

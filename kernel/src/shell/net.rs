@@ -53,8 +53,17 @@ pub fn ethtool(args: &[&str]) -> Result<(), String> {
     let ["-S", name] = args else { return Err("expected: -S <interface>".into()) };
     let dev = device::by_name(name).ok_or_else(|| alloc::format!("no interface {name}"))?;
     println!("NIC statistics for {name}:");
+    // rx_dropped covers every frame the driver received that no application
+    // got: the driver's own drops plus the stack's (malformed, socket full).
+    let stack_drops = stack::for_device(name)
+        .map_or(0, |st| st.stats.malformed.load(Ordering::Relaxed) + st.stats.socket_full.load(Ordering::Relaxed));
     for (k, v) in dev.driver.stats() {
+        let v = if k == "rx_dropped" { v + stack_drops } else { v };
         println!("     {k}: {v}");
+    }
+    if let Some(st) = stack::for_device(name) {
+        println!("     stack_malformed: {}", st.stats.malformed.load(Ordering::Relaxed));
+        println!("     stack_socket_full: {}", st.stats.socket_full.load(Ordering::Relaxed));
     }
     let napi = &crate::net::napi::STATS;
     println!("     napi_rounds: {}", napi.rounds.load(Ordering::Relaxed));
@@ -105,9 +114,10 @@ pub fn netstat(args: &[&str]) -> Result<(), String> {
             s.tcp_connections.load(Ordering::Relaxed)
         );
         println!(
-            "stack: frames_in={} malformed_dropped={}",
+            "stack: frames_in={} malformed_dropped={} socket_full_dropped={}",
             s.frames_in.load(Ordering::Relaxed),
-            s.malformed.load(Ordering::Relaxed)
+            s.malformed.load(Ordering::Relaxed),
+            s.socket_full.load(Ordering::Relaxed)
         );
     }
     Ok(())
