@@ -323,14 +323,17 @@ pub fn livelock_chart(sweep: &[MedianStep], smp: u32) -> Chart {
     let series = MODES
         .iter()
         .zip(PALETTE)
-        .map(|(mode, color)| Series {
-            label: mode.to_string(),
-            points: sweep
+        .map(|(mode, color)| {
+            let mut points: Vec<(f64, f64)> = sweep
                 .iter()
                 .filter(|s| s.mode == *mode)
                 .map(|s| (s.offered_pps / 1e3, s.delivered_pps / 1e3))
-                .collect(),
-            color,
+                .collect();
+            // The "max" step's offered rate is whatever the generator
+            // reached, which can be below the last fixed target: draw the
+            // line in order of offered rate, not of steps.
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series { label: mode.to_string(), points, color }
         })
         .collect();
     Chart {
@@ -377,7 +380,46 @@ pub fn render_table(r: &NetResults) -> String {
             opt(s.register_writes_per_packet, 2)
         ));
     }
+    for mode in MODES {
+        if let Some(o) = overload(&m.sweep, mode) {
+            lines.push(format!(
+                "{mode}: peak {:.0} pps delivered; offered >= 2x that: {:.0}-{:.0} pps delivered \
+                 ({:.0}-{:.0} % of peak)",
+                o.peak_pps,
+                o.lowest_pps,
+                o.highest_pps,
+                100.0 * o.lowest_pps / o.peak_pps,
+                100.0 * o.highest_pps / o.peak_pps
+            ));
+        }
+    }
     lines.iter().map(|l| format!("{}\n", l.trim_end())).collect()
+}
+
+/// How one mode holds up under overload: its peak delivered rate and what it
+/// delivers at the steps offered at least twice that (the livelock test:
+/// NAPI should stay near its peak where per-packet interrupts collapse).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Overload {
+    pub peak_pps: f64,
+    pub lowest_pps: f64,
+    pub highest_pps: f64,
+}
+
+/// [`Overload`] for `mode`, or `None` if no step offered twice its peak.
+pub fn overload(sweep: &[MedianStep], mode: &str) -> Option<Overload> {
+    let steps: Vec<&MedianStep> = sweep.iter().filter(|s| s.mode == mode).collect();
+    let peak_pps = steps.iter().map(|s| s.delivered_pps).fold(0.0, f64::max);
+    let overloaded: Vec<f64> =
+        steps.iter().filter(|s| peak_pps > 0.0 && s.offered_pps >= 2.0 * peak_pps).map(|s| s.delivered_pps).collect();
+    if overloaded.is_empty() {
+        return None;
+    }
+    Some(Overload {
+        peak_pps,
+        lowest_pps: overloaded.iter().copied().fold(f64::INFINITY, f64::min),
+        highest_pps: overloaded.iter().copied().fold(0.0, f64::max),
+    })
 }
 
 #[cfg(test)]
@@ -446,6 +488,49 @@ mod tests {
             throughput: ThroughputReport { replies_per_s: tput, ..Default::default() },
             sweep,
         }
+    }
+
+    #[test]
+    fn overload_looks_at_steps_offered_twice_the_peak() {
+        let step = |mode: &str, offered: f64, delivered: f64| MedianStep {
+            mode: mode.into(),
+            target_pps: None,
+            offered_pps: offered,
+            delivered_pps: delivered,
+            interrupts_per_packet: None,
+            rx_doorbells_per_32_packets: None,
+            register_writes_per_packet: None,
+        };
+        let sweep = [
+            step("napi", 50_000.0, 50_000.0),
+            step("napi", 100_000.0, 80_000.0),
+            step("napi", 159_000.0, 10.0), // below 2 x 80k: not counted
+            step("napi", 160_000.0, 76_000.0),
+            step("napi", 250_000.0, 72_000.0),
+            step("irq", 50_000.0, 40_000.0),
+        ];
+        let o = overload(&sweep, "napi").unwrap();
+        assert_eq!(o, Overload { peak_pps: 80_000.0, lowest_pps: 72_000.0, highest_pps: 76_000.0 });
+        assert_eq!(overload(&sweep, "irq"), None);
+        assert_eq!(overload(&[], "napi"), None);
+    }
+
+    #[test]
+    fn chart_lines_follow_the_offered_rate_not_the_step_order() {
+        let step = |offered: f64, delivered: f64| MedianStep {
+            mode: "irq".into(),
+            target_pps: None,
+            offered_pps: offered,
+            delivered_pps: delivered,
+            interrupts_per_packet: None,
+            rx_doorbells_per_32_packets: None,
+            register_writes_per_packet: None,
+        };
+        // The generator's "max" step came in below the last fixed target.
+        let sweep = [step(10_000.0, 10_000.0), step(200_000.0, 15_000.0), step(180_000.0, 28_000.0)];
+        let chart = livelock_chart(&sweep, 2);
+        assert_eq!(chart.series[0].points, vec![(10.0, 10.0), (180.0, 28.0), (200.0, 15.0)]);
+        assert!(chart.series[1].points.is_empty());
     }
 
     #[test]
