@@ -12,13 +12,27 @@
 //! (`hal::dma::DmaMemory`) — never through `&mut` slices the device could
 //! change behind the compiler's back. A device with a small DMA mask gets
 //! memory from ZONE_DMA when ordinary memory lies too high.
+//!
+//! - [`coherent`]: `DmaCoherent` and `KernelDma`, the allocator driver
+//!   crates are handed;
+//! - [`stream`]: `DmaStream<Direction>`, an existing buffer lent to the
+//!   device for one transfer, with the direction in its type;
+//! - [`pool`]: `DmaPool`, small naturally aligned blocks carved from
+//!   coherent pages.
 
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
+pub mod coherent;
+pub mod pool;
+pub mod stream;
 
-use hal::dma::{BusAddr, DmaAllocator, DmaError, DmaMemory, DmaRegion};
+use core::sync::atomic::AtomicU64;
 
-use crate::mm::{dma_zone, frame, phys_to_virt, PhysAddr, PAGE_SIZE};
+use hal::dma::BusAddr;
+
+pub use coherent::{alloc_coherent, DmaCoherent, KernelDma};
+pub use pool::DmaPool;
+pub use stream::{DmaStream, FromDevice, ToDevice, STREAMING_BYTES, STREAMING_LIVE};
+
+use crate::mm::PhysAddr;
 
 /// Turns physical memory into what a device puts on the bus.
 pub trait BusMapper: Sync {
@@ -63,301 +77,6 @@ pub static STATS: DmaStats = DmaStats {
     zone_fallbacks: AtomicU64::new(0),
     failures: AtomicU64::new(0),
 };
-
-/// A coherent DMA buffer; unmapped and freed on drop.
-pub struct DmaCoherent {
-    mem: DmaMemory,
-    phys: PhysAddr,
-    order: usize,
-    from_zone: bool,
-}
-
-/// Allocates `len` bytes of coherent DMA memory whose bus addresses all lie
-/// below `addr_limit` (the device's DMA mask + 1).
-pub fn alloc_coherent(len: usize, addr_limit: u64) -> Result<DmaCoherent, DmaError> {
-    let result = try_alloc(len, addr_limit);
-    if result.is_err() {
-        STATS.failures.fetch_add(1, Ordering::Relaxed);
-    }
-    result
-}
-
-fn try_alloc(len: usize, addr_limit: u64) -> Result<DmaCoherent, DmaError> {
-    if len == 0 {
-        return Err(DmaError::OutOfMemory);
-    }
-    let order = frame::order_for(len as u64);
-    let bytes = PAGE_SIZE << order;
-    let fits = |phys: PhysAddr| phys + bytes <= addr_limit;
-    let (phys, from_zone) = match frame::alloc_pages(order) {
-        Ok(p) if fits(p) => (p, false),
-        other => {
-            if let Ok(p) = other {
-                let _ = frame::free_pages(p, order);
-            }
-            STATS.zone_fallbacks.fetch_add(1, Ordering::Relaxed);
-            let p = dma_zone::alloc(order).map_err(|_| DmaError::OutOfMemory)?;
-            if !fits(p) {
-                let _ = dma_zone::free(p, order);
-                return Err(DmaError::AddressLimit);
-            }
-            (p, true)
-        }
-    };
-    let virt = phys_to_virt(phys) as *mut u8;
-    // SAFETY: the block was just allocated for us and is direct-mapped.
-    unsafe { core::ptr::write_bytes(virt, 0, bytes as usize) };
-    let bus = mapper().map(phys, bytes);
-    let virt = NonNull::new(virt).ok_or(DmaError::OutOfMemory)?;
-    // SAFETY: we own the block until drop, it is mapped RAM (coherent on
-    // x86), and no Rust reference to it exists: all access goes through the
-    // DmaMemory's volatile accessors.
-    let mem = unsafe { DmaMemory::new(virt, bus, len) };
-    STATS.allocs.fetch_add(1, Ordering::Relaxed);
-    STATS.live_mappings.fetch_add(1, Ordering::Relaxed);
-    STATS.live_bytes.fetch_add(bytes, Ordering::Relaxed);
-    Ok(DmaCoherent { mem, phys, order, from_zone })
-}
-
-impl Drop for DmaCoherent {
-    fn drop(&mut self) {
-        let bytes = PAGE_SIZE << self.order;
-        mapper().unmap(self.mem.bus_addr(), bytes);
-        let _ = if self.from_zone {
-            dma_zone::free(self.phys, self.order)
-        } else {
-            frame::free_pages(self.phys, self.order)
-        };
-        STATS.frees.fetch_add(1, Ordering::Relaxed);
-        STATS.live_mappings.fetch_sub(1, Ordering::Relaxed);
-        STATS.live_bytes.fetch_sub(bytes, Ordering::Relaxed);
-    }
-}
-
-impl DmaRegion for DmaCoherent {
-    fn bus_addr(&self) -> BusAddr {
-        self.mem.bus_addr()
-    }
-    fn len(&self) -> usize {
-        self.mem.len()
-    }
-    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), DmaError> {
-        self.mem.read(offset, buf)
-    }
-    fn write(&self, offset: usize, data: &[u8]) -> Result<(), DmaError> {
-        self.mem.write(offset, data)
-    }
-    fn read_u32(&self, offset: usize) -> Result<u32, DmaError> {
-        self.mem.read_u32(offset)
-    }
-    fn write_u32(&self, offset: usize, value: u32) -> Result<(), DmaError> {
-        self.mem.write_u32(offset, value)
-    }
-}
-
-/// The allocator handed to driver crates (they are generic over
-/// `hal::dma::DmaAllocator` so their host tests can use a fake).
-#[derive(Clone, Copy, Default)]
-pub struct KernelDma;
-
-impl DmaAllocator for KernelDma {
-    type Region = DmaCoherent;
-    fn alloc_coherent(&self, len: usize, addr_limit: u64) -> Result<DmaCoherent, DmaError> {
-        alloc_coherent(len, addr_limit)
-    }
-}
-
-/// Which way the data flows in a streaming mapping (Linux's
-/// `enum dma_data_direction`, made a type so the wrong sync is a compile
-/// error, as Asterinas's `DmaStream<Direction>`).
-pub trait Direction: Send + Sync + 'static {
-    const NAME: &'static str;
-}
-// Marker types: used only as `DmaStream`'s type parameter, never built.
-/// The CPU fills the buffer, the device reads it (a packet to send).
-#[allow(dead_code)]
-pub struct ToDevice;
-/// The device fills the buffer, the CPU reads it (a received packet).
-pub struct FromDevice;
-/// Both.
-#[allow(dead_code)]
-pub struct Bidirectional;
-impl Direction for ToDevice {
-    const NAME: &'static str = "to-device";
-}
-impl Direction for FromDevice {
-    const NAME: &'static str = "from-device";
-}
-impl Direction for Bidirectional {
-    const NAME: &'static str = "bidirectional";
-}
-
-/// Can the CPU read what the device wrote? (FromDevice, Bidirectional)
-pub trait DeviceWrites: Direction {}
-impl DeviceWrites for FromDevice {}
-impl DeviceWrites for Bidirectional {}
-
-pub static STREAMING_LIVE: AtomicU64 = AtomicU64::new(0);
-pub static STREAMING_BYTES: AtomicU64 = AtomicU64::new(0);
-
-/// An existing kernel buffer lent to a device (a *streaming* mapping).
-///
-/// Mapping takes the buffer away from the CPU side — Rust ownership moves
-/// into the mapping — so nothing can touch it behind the device's back;
-/// [`unmap`](Self::unmap) gives it back. On x86 DMA is cache-coherent, so
-/// `sync_*` are ordering fences only; on other architectures (and with
-/// bounce buffers) they are where cache maintenance or copying happens, so
-/// drivers must call them at the same points regardless.
-pub struct DmaStream<D: Direction> {
-    buf: alloc::boxed::Box<[u8]>,
-    bus: BusAddr,
-    _dir: core::marker::PhantomData<D>,
-}
-
-impl<D: Direction> DmaStream<D> {
-    /// Maps `buf` for the device. Heap buffers are physically contiguous in
-    /// ioxide (slab objects live in one slab block, large allocations are
-    /// buddy blocks), which a device without an IOMMU needs.
-    pub fn map(buf: alloc::boxed::Box<[u8]>) -> Result<Self, DmaError> {
-        if buf.is_empty() {
-            return Err(DmaError::OutOfMemory);
-        }
-        let virt = buf.as_ptr() as u64;
-        let phys = crate::mm::virt_to_phys(virt).ok_or(DmaError::AddressLimit)?;
-        let bus = mapper().map(phys, buf.len() as u64);
-        STREAMING_LIVE.fetch_add(1, Ordering::Relaxed);
-        STREAMING_BYTES.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        Ok(DmaStream { buf, bus, _dir: core::marker::PhantomData })
-    }
-
-    pub fn bus_addr(&self) -> BusAddr {
-        self.bus
-    }
-
-    /// Which way the data flows (for diagnostics).
-    pub fn direction(&self) -> &'static str {
-        D::NAME
-    }
-
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Hands the buffer to the device after CPU writes.
-    pub fn sync_for_device(&self) {
-        core::sync::atomic::fence(Ordering::Release);
-    }
-
-    /// Ends the mapping and returns the buffer to the CPU.
-    pub fn unmap(self) -> alloc::boxed::Box<[u8]> {
-        mapper().unmap(self.bus, self.buf.len() as u64);
-        STREAMING_LIVE.fetch_sub(1, Ordering::Relaxed);
-        STREAMING_BYTES.fetch_sub(self.buf.len() as u64, Ordering::Relaxed);
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again; we move the box out once.
-        unsafe { core::ptr::read(&this.buf) }
-    }
-}
-
-impl<D: DeviceWrites> DmaStream<D> {
-    /// Makes what the device wrote visible to the CPU, then copies `len`
-    /// bytes from `offset` out (volatile: the device wrote them).
-    pub fn sync_for_cpu_read(&self, offset: usize, out: &mut [u8]) -> Result<(), DmaError> {
-        hal::dma::check_range(offset, out.len(), self.buf.len())?;
-        core::sync::atomic::fence(Ordering::Acquire);
-        for (i, b) in out.iter_mut().enumerate() {
-            // SAFETY: in bounds (checked); the buffer is owned by the mapping.
-            *b = unsafe { self.buf.as_ptr().add(offset + i).read_volatile() };
-        }
-        Ok(())
-    }
-}
-
-impl<D: Direction> Drop for DmaStream<D> {
-    fn drop(&mut self) {
-        mapper().unmap(self.bus, self.buf.len() as u64);
-        STREAMING_LIVE.fetch_sub(1, Ordering::Relaxed);
-        STREAMING_BYTES.fetch_sub(self.buf.len() as u64, Ordering::Relaxed);
-    }
-}
-
-/// Small DMA blocks (descriptors) carved from coherent pages (Linux's
-/// `dma_pool`): a ring of 16-byte descriptors does not need a page each.
-pub struct DmaPool {
-    block: usize,
-    pages: crate::sync::SpinLock<alloc::vec::Vec<alloc::sync::Arc<DmaCoherent>>>,
-    free: crate::sync::SpinLock<alloc::vec::Vec<(usize, usize)>>,
-    pub in_use: AtomicU64,
-}
-
-/// One block of a [`DmaPool`]; returned to the pool on drop.
-pub struct DmaBlock {
-    pool: alloc::sync::Arc<DmaPool>,
-    page: alloc::sync::Arc<DmaCoherent>,
-    page_index: usize,
-    offset: usize,
-}
-
-impl DmaPool {
-    /// `block` bytes per block, rounded up to a power of two (natural alignment).
-    pub fn new(block: usize) -> alloc::sync::Arc<DmaPool> {
-        alloc::sync::Arc::new(DmaPool {
-            block: block.next_power_of_two().max(8),
-            pages: crate::sync::SpinLock::new(alloc::vec::Vec::new()),
-            free: crate::sync::SpinLock::new(alloc::vec::Vec::new()),
-            in_use: AtomicU64::new(0),
-        })
-    }
-
-    pub fn alloc(self: &alloc::sync::Arc<Self>) -> Result<DmaBlock, DmaError> {
-        let slot = self.free.lock().pop();
-        let (page_index, offset) = match slot {
-            Some(s) => s,
-            None => {
-                let page = alloc::sync::Arc::new(alloc_coherent(PAGE_SIZE as usize, u64::MAX)?);
-                let mut pages = self.pages.lock();
-                let index = pages.len();
-                pages.push(page);
-                let mut free = self.free.lock();
-                for off in (self.block..PAGE_SIZE as usize).step_by(self.block).rev() {
-                    free.push((index, off));
-                }
-                (index, 0)
-            }
-        };
-        let page = self.pages.lock()[page_index].clone();
-        self.in_use.fetch_add(1, Ordering::Relaxed);
-        Ok(DmaBlock { pool: self.clone(), page, page_index, offset })
-    }
-}
-
-impl Drop for DmaBlock {
-    fn drop(&mut self) {
-        self.pool.free.lock().push((self.page_index, self.offset));
-        self.pool.in_use.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl DmaRegion for DmaBlock {
-    fn bus_addr(&self) -> BusAddr {
-        BusAddr(self.page.bus_addr().0 + self.offset as u64)
-    }
-    fn len(&self) -> usize {
-        self.pool.block
-    }
-    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), DmaError> {
-        hal::dma::check_range(offset, buf.len(), self.pool.block)?;
-        self.page.read(self.offset + offset, buf)
-    }
-    fn write(&self, offset: usize, data: &[u8]) -> Result<(), DmaError> {
-        hal::dma::check_range(offset, data.len(), self.pool.block)?;
-        self.page.write(self.offset + offset, data)
-    }
-}
 
 mod ktests {
     use hal::dma::DmaRegion;

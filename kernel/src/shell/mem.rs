@@ -25,14 +25,17 @@ pub fn meminfo(args: &[&str]) -> Result<(), String> {
     }
     let d = &crate::dma::STATS;
     println!(
-        "DMA: mapper {}, {} live buffers ({} bytes), allocs {} frees {} zone fallbacks {} failures {}",
+        "DMA: mapper {}, {} live buffers ({} bytes), allocs {} frees {} zone fallbacks {} failures {}; \
+         {} streaming mappings ({} bytes)",
         crate::dma::mapper().name(),
         d.live_mappings.load(Ordering::Relaxed),
         d.live_bytes.load(Ordering::Relaxed),
         d.allocs.load(Ordering::Relaxed),
         d.frees.load(Ordering::Relaxed),
         d.zone_fallbacks.load(Ordering::Relaxed),
-        d.failures.load(Ordering::Relaxed)
+        d.failures.load(Ordering::Relaxed),
+        crate::dma::STREAMING_LIVE.load(Ordering::Relaxed),
+        crate::dma::STREAMING_BYTES.load(Ordering::Relaxed)
     );
     if let Some(z) = crate::mm::dma_zone::stats() {
         println!("ZONE_DMA: {} pages, {} free", z.total_pages, z.free_pages);
