@@ -1,0 +1,44 @@
+//! The hard-interrupt half: acknowledge (INTx) or count (MSI-X), and the
+//! NAPI switch for receive interrupts.
+
+use hal::dma::DmaAllocator;
+use hal::RegisterWindow;
+
+use super::VirtioNet;
+use crate::transport::IsrStatus;
+
+impl<W: RegisterWindow, A: DmaAllocator> VirtioNet<W, A> {
+    /// The INTx handler's one register access: reads the ISR, which
+    /// acknowledges the interrupt and de-asserts the line
+    /// ([`crate::transport::isr`]). A zero ISR is someone else's interrupt
+    /// (counted in `not_mine`). Never waits, allocates or touches a queue.
+    pub fn handle_intx(&mut self) -> IsrStatus {
+        let isr = self.transport.read_isr();
+        if !isr.is_mine() {
+            self.stats.not_mine += 1;
+            return isr;
+        }
+        self.count_interrupt();
+        if isr.config {
+            self.stats.config_changes += 1;
+        }
+        isr
+    }
+
+    /// Counts an interrupt without touching the device (the MSI-X path,
+    /// where the vector says what happened and there is no ISR to read).
+    pub fn count_interrupt(&self) {
+        self.interrupts.set(self.interrupts.get() + 1);
+    }
+
+    /// Asks for receive interrupts again; `true` if frames are already
+    /// waiting (poll again instead of sleeping: [`crate::queue::notify`]).
+    pub fn enable_rx_interrupts(&mut self) -> bool {
+        self.rx.enable_interrupts()
+    }
+
+    /// Asks the device not to interrupt for received frames (NAPI polling).
+    pub fn disable_rx_interrupts(&mut self) {
+        self.rx.disable_interrupts();
+    }
+}
