@@ -7,6 +7,8 @@
 //! | `loglevel=error\|warn\|info\|debug\|trace` | console/dmesg verbosity (default info) |
 //! | `ip.<if>=a.b.c.d/p` | address of a network interface (default eth0 192.0.2.2/24, eth1 192.0.2.3/24) |
 //! | `net.mode=irq\|napi\|poll` | receive mode of every interface at boot (default napi; `net mode` changes it later) |
+//! | `virtio.irq=intx` | virtio devices use their INTx line instead of MSI-X |
+//! | `ramdisk=<MiB>` | size of the RAM disk `ram0` (default 16; 0 = none) |
 //!
 //! Unknown words are logged (see [`unknown_words`]) and otherwise ignored.
 
@@ -27,12 +29,14 @@ pub fn keep(line: &str) {
     LINE.call_once(|| alloc::string::String::from(line));
 }
 
+/// The value of `key=value` on the command line, if given.
+pub fn value(key: &str) -> Option<&'static str> {
+    LINE.get()?.split_ascii_whitespace().find_map(|w| w.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+}
+
 /// The receive mode asked for with `net.mode=`, if any.
 pub fn net_mode() -> Option<crate::net::device::RxMode> {
-    LINE.get()?
-        .split_ascii_whitespace()
-        .find_map(|w| w.strip_prefix("net.mode="))
-        .and_then(crate::net::device::RxMode::parse)
+    value("net.mode").and_then(crate::net::device::RxMode::parse)
 }
 
 /// An interface's IPv4 address and prefix: `ip.<if>=` or the default.
@@ -64,7 +68,11 @@ fn parse_cidr(v: &str) -> Option<(smoltcp::wire::Ipv4Address, u8)> {
 pub fn unknown_words(line: &str) -> impl Iterator<Item = &str> {
     line.split_ascii_whitespace().filter(|w| {
         let key = w.split_once('=').map_or(*w, |(k, _)| k);
-        !KNOWN_KEYS.contains(&key) && !key.starts_with("ip.") && key != "net.mode"
+        !KNOWN_KEYS.contains(&key)
+            && !key.starts_with("ip.")
+            && key != "net.mode"
+            && key != "ramdisk"
+            && key != "virtio.irq"
     })
 }
 

@@ -11,6 +11,7 @@ extern crate alloc;
 mod acpi;
 mod arch;
 mod bench;
+mod block;
 mod bus;
 mod cmdline;
 mod console;
@@ -94,6 +95,7 @@ pub extern "C" fn kernel_entry(start_info: u32) -> ! {
     workqueue::init();
     net::init();
     devices::init();
+    block::init();
     bus::pci::init();
 
     let init_ns = time::uptime_ns();

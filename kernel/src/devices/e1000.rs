@@ -10,9 +10,7 @@
 //!   packet and all protocol work in interrupt context (receive livelock);
 //! * `poll`: interrupts off, a thread polls.
 //!
-//! Frames are copied out of the ring into a preallocated batch under the
-//! NIC lock and fed to the stack after the lock is dropped (the stack
-//! transmits replies through the same NIC). A periodic timer runs the TX
+//! Frames reach the stack through the shared receive batch (`net::rx`). A periodic timer runs the TX
 //! watchdog: a transmitter that stops completing is reset and recovered
 //! with the same DMA memory.
 
@@ -34,6 +32,7 @@ use crate::dma::KernelDma;
 use crate::mm::ioremap::IoMem;
 use crate::net::device::{self as netdev, NetDriver, RxMode, TxError};
 use crate::net::napi::{Napi, Poll};
+use crate::net::rx::{self, mac_text, RxBatch};
 use crate::net::stack::{self, Stack};
 use crate::resource::Claim;
 use crate::sync::{SpinLock, SpinLockIrq};
@@ -41,24 +40,16 @@ use crate::sync::{SpinLock, SpinLockIrq};
 const IDS: &[PciDeviceId] = &[PciDeviceId::device(0x8086, 0x100e)];
 static DRIVER: PciDriver = PciDriver { name: "e1000", id_table: IDS, probe, remove: None };
 
-/// Frames copied out per lock hold.
-const BATCH: usize = 32;
-const FRAME: usize = 1518;
 /// NAPI-mode interrupt throttling: at most one interrupt per ~100 µs (in
 /// 256 ns units), as Linux's default InterruptThrottleRate does.
 const NAPI_ITR: u16 = 390;
 /// The TX watchdog fires if nothing completes for this long.
 const TX_TIMEOUT_TICKS: u64 = crate::time::HZ;
 
-struct Batch {
-    frames: Box<[[u8; FRAME]; BATCH]>,
-    lens: [usize; BATCH],
-}
-
 pub struct E1000Dev {
     pci: Arc<PciDevice>,
     nic: SpinLockIrq<E1000<IoMem, KernelDma>>,
-    batch: SpinLockIrq<Batch>,
+    batch: RxBatch,
     irqs: SpinLock<Option<PciIrqs>>,
     napi: Once<Arc<Napi>>,
     stack: Once<Arc<Stack>>,
@@ -83,7 +74,7 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
     let dev = Arc::new(E1000Dev {
         pci: pci.clone(),
         nic: SpinLockIrq::new(nic),
-        batch: SpinLockIrq::new(Batch { frames: Box::new([[0; FRAME]; BATCH]), lens: [0; BATCH] }),
+        batch: RxBatch::new(),
         irqs: SpinLock::new(None),
         napi: Once::new(),
         stack: Once::new(),
@@ -120,10 +111,6 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
     let (mac, link) = (dev.mac(), dev.link_up());
     log::info!("{}: e1000 {} link {}", netdev.name, mac_text(mac), if link { "up" } else { "down" });
     Ok(Box::new(dev))
-}
-
-fn mac_text(m: [u8; 6]) -> alloc::string::String {
-    alloc::format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 struct NapiHook(Weak<E1000Dev>);
@@ -181,30 +168,7 @@ impl E1000Dev {
     /// Moves up to `budget` frames from the ring through the stack.
     fn receive(&self, budget: usize) -> usize {
         let Some(stack) = self.stack.get() else { return 0 };
-        let mut done = 0;
-        while done < budget {
-            let mut batch = self.batch.lock();
-            let Batch { frames, lens } = &mut *batch;
-            let want = (budget - done).min(BATCH);
-            let mut n = 0;
-            self.nic.lock().poll_rx(want, |frame| {
-                let len = frame.len().min(FRAME);
-                frames[n][..len].copy_from_slice(&frame[..len]);
-                lens[n] = len;
-                n += 1;
-            });
-            for i in 0..n {
-                stack.ingest(&frames[i][..lens[i]]);
-            }
-            drop(batch);
-            done += n;
-            if n < want {
-                break;
-            }
-        }
-        if done > 0 {
-            stack.end_of_batch();
-        }
+        let done = self.batch.receive(stack, budget, |want, sink| self.nic.lock().poll_rx(want, sink));
         self.nic.lock().clean_tx();
         done
     }
@@ -223,11 +187,7 @@ impl E1000Dev {
     }
 
     fn poll_thread(self: Arc<Self>) {
-        while self.rx_mode() == RxMode::Poll {
-            if self.receive(64) == 0 {
-                crate::sched::yield_now();
-            }
-        }
+        rx::poll_loop(|| self.rx_mode(), |budget| self.receive(budget));
     }
 }
 

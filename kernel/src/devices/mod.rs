@@ -4,9 +4,14 @@
 
 pub mod e1000;
 pub mod edu;
+pub mod virtio;
+pub mod virtio_blk;
+pub mod virtio_net;
 
 /// Registers every driver with its bus.
 pub fn init() {
     edu::register();
     e1000::register();
+    virtio_net::register();
+    virtio_blk::register();
 }

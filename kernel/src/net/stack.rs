@@ -348,7 +348,7 @@ fn udp_dst_port(frame: &[u8]) -> Option<u16> {
         return None;
     }
     let udp = UdpPacket::new_checked(ip.payload()).ok()?;
-    (udp.payload().len() > 0).then(|| udp.dst_port())
+    (!udp.payload().is_empty()).then(|| udp.dst_port())
 }
 
 /// Ethernet header present; for IPv4: a complete header with a valid

@@ -5,6 +5,7 @@
 use alloc::string::String;
 use core::sync::atomic::Ordering;
 
+use super::block;
 use super::{bench, edu, irq, mem, net, pci, resources, sched, serial};
 use crate::acpi::{self, MadtInfo};
 use crate::{klog, println};
@@ -51,6 +52,20 @@ const COMMANDS: &[Command] = &[
         usage: "net mode <if> irq|napi|poll | watchdog-test <if>",
         help: "receive mode; TX watchdog test",
         run: net::net,
+    },
+    Command { name: "lsblk", usage: "lsblk", help: "block devices and partitions", run: block::lsblk },
+    Command {
+        name: "blk",
+        usage: "blk read|verify <dev> <sector> <count> [seed] | write <dev> <sector> <count> <seed> | flush <dev> | stress <dev> <ops> <seed> <max> | sched <dev> [noop|deadline] | bench <dev> randread|seqread|seqwrite <qd> <bytes> <ms>",
+        help: "block I/O through the request queue",
+        run: block::blk,
+    },
+    Command { name: "blkstat", usage: "blkstat", help: "per-disk requests, merges, in flight, latency", run: block::blkstat },
+    Command {
+        name: "bcache",
+        usage: "bcache read <dev> <block> | write <dev> <block> <seed> | sync | stats",
+        help: "the write-back buffer cache (4 KiB blocks)",
+        run: block::bcache_cmd,
     },
     Command { name: "iomem", usage: "iomem", help: "physical address ranges and their owners", run: resources::iomem },
     Command { name: "ioports", usage: "ioports", help: "I/O port ranges and their owners", run: resources::ioports },
@@ -247,5 +262,7 @@ fn crash(args: &[&str]) -> Result<(), String> {
 
 fn poweroff(args: &[&str]) -> Result<(), String> {
     no_args(args)?;
+    // Dirty cached blocks and device write caches reach the disks first.
+    crate::block::sync_all();
     crate::power::poweroff()
 }

@@ -6,6 +6,7 @@
 //! Input sleeps on the console's receive queue once interrupts are on.
 
 mod bench;
+mod block;
 mod commands;
 mod edu;
 mod irq;
