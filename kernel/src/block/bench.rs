@@ -109,9 +109,11 @@ pub fn run(disk: &Arc<Disk>, kind: Kind, qd: usize, bs: usize, ms: u64) -> Resul
     };
     let start = crate::time::uptime_ns();
     let end = start + ms * 1_000_000;
+    let plug = disk.plug();
     for slot in 0..qd {
         submit(slot, pick());
     }
+    drop(plug);
     let (mut ops, mut outstanding, mut errors) = (0u64, qd, 0u64);
     while outstanding > 0 {
         if !shared.wake.wait_timeout(10 * crate::time::HZ) {
@@ -119,6 +121,9 @@ pub fn run(disk: &Arc<Disk>, kind: Kind, qd: usize, bs: usize, ms: u64) -> Resul
         }
         let done: Vec<(usize, bool)> = core::mem::take(&mut *shared.finished.lock());
         let now = crate::time::uptime_ns();
+        // Resubmit the whole batch under one plug: adjacent transfers
+        // (sequential runs) merge before they reach the driver.
+        let plug = disk.plug();
         for (slot, ok) in done {
             outstanding -= 1;
             if ok {
@@ -131,6 +136,7 @@ pub fn run(disk: &Arc<Disk>, kind: Kind, qd: usize, bs: usize, ms: u64) -> Resul
                 outstanding += 1;
             }
         }
+        drop(plug);
     }
     let elapsed_ns = crate::time::uptime_ns() - start;
     if errors > 0 {

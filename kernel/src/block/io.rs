@@ -96,6 +96,7 @@ pub fn submit_and_wait(disk: &Arc<Disk>, bios: Vec<Bio<Page>>) -> Result<(), IoE
         error: SpinLockIrq::new(None),
         done: Arc::new(Completion::new()),
     });
+    let plug = disk.plug();
     for bio in bios {
         let w = waiter.clone();
         disk.submit(
@@ -110,6 +111,7 @@ pub fn submit_and_wait(disk: &Arc<Disk>, bios: Vec<Bio<Page>>) -> Result<(), IoE
             }),
         );
     }
+    drop(plug);
     if !waiter.done.wait_timeout(TIMEOUT_TICKS) {
         return Err(IoError::Timeout);
     }

@@ -141,7 +141,13 @@ pub fn blk(args: &[&str]) -> Result<(), String> {
             let qd = parse_number(qd).map_err(|e| alloc::format!("error: {e}"))? as usize;
             let bs = parse_number(bs).map_err(|e| alloc::format!("error: {e}"))? as usize;
             let ms = parse_number(ms).map_err(|e| alloc::format!("error: {e}"))?;
-            if !(1..=256).contains(&qd) || bs == 0 || !bs.is_multiple_of(SECTOR_SIZE) || bs > 4 << 20 || ms == 0 || ms > 60_000 {
+            if !(1..=256).contains(&qd)
+                || bs == 0
+                || !bs.is_multiple_of(SECTOR_SIZE)
+                || bs > 4 << 20
+                || ms == 0
+                || ms > 60_000
+            {
                 return Err("error: need 1 <= qd <= 256, bs a multiple of 512 up to 4 MiB, 1 <= ms <= 60000".into());
             }
             let o = bench::run(&d, kind, qd, bs, ms).map_err(|e| alloc::format!("error: {e}"))?;

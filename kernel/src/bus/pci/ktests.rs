@@ -82,28 +82,28 @@ ktest! {
     }
 
     fn a_driver_registered_after_enumeration_still_binds() {
-        // virtio-net has no driver yet: a test driver that appears after the
-        // scan must find it, and unregistering must unbind it.
+        // The NVMe controller has no driver yet: a test driver that appears
+        // after the scan must find it, and unregistering must unbind it.
         static PROBED: AtomicU32 = AtomicU32::new(0);
         fn probe(_: &Arc<PciDevice>) -> Result<driver::Instance, PciError> {
             PROBED.fetch_add(1, Ordering::SeqCst);
             Ok(alloc::boxed::Box::new(()))
         }
-        static IDS: [pci::id::PciDeviceId; 1] = [pci::id::PciDeviceId::class(0x02_00_00, 0xff_ff_00)];
-        static LATE: driver::PciDriver = driver::PciDriver { name: "late-ethernet", id_table: &IDS, probe, remove: None };
-        let nic = find(0x1af4, 0x1000)?;
-        check_eq!(nic.driver_name(), None);
+        static IDS: [pci::id::PciDeviceId; 1] = [pci::id::PciDeviceId::class(0x01_08_02, 0xff_ff_ff)];
+        static LATE: driver::PciDriver = driver::PciDriver { name: "late-nvme", id_table: &IDS, probe, remove: None };
+        let nvme = find(0x1b36, 0x0010)?;
+        check_eq!(nvme.driver_name(), None);
         driver::register(&LATE);
-        check_eq!(nic.driver_name(), Some("late-ethernet"));
+        check_eq!(nvme.driver_name(), Some("late-nvme"));
         check!(PROBED.load(Ordering::SeqCst) >= 1);
         driver::unregister(&LATE);
-        check_eq!(nic.driver_name(), None);
-        check!(devices().iter().any(|d| d.bdf() == nic.bdf()), "an unbound function must stay listed");
+        check_eq!(nvme.driver_name(), None);
+        check!(devices().iter().any(|d| d.bdf() == nvme.bdf()), "an unbound function must stay listed");
     }
 
     fn msix_vectors_are_programmed_masked_and_unmasked() {
-        // virtio-blk (no driver yet) has an MSI-X table in BAR1.
-        let dev = find(0x1af4, 0x1001)?;
+        // The NVMe controller (no driver yet) has an MSI-X table in BAR0.
+        let dev = find(0x1b36, 0x0010)?;
         static CALLS: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
         let free = crate::irq::vectors_available();
         let irqs = dev
