@@ -1,37 +1,44 @@
-//! `cargo xtask bench net`: eth0 (e1000) measured from the host.
+//! `cargo xtask bench net`: the NICs measured from the host, eth0 (e1000)
+//! and eth1 (virtio-net) (`--nic e1000|virtio|both`, default both).
 //!
-//! Each run boots a fresh standard machine (see [`super`]), resolves the guest
-//! and measures, from the host peer on the e1000's loopback netdev:
+//! Each run boots a fresh standard machine per NIC (see [`super`]), resolves
+//! the guest's address on that NIC and measures, from the host peer on that
+//! NIC's loopback netdev (the same measurements for every NIC):
 //!
 //! 1. **UDP echo latency**: 1000 round trips of a 64-byte payload to port 7,
 //!    one outstanding (after 100 unrecorded warm-up echoes); min/p50/p99/max.
 //! 2. **Echo throughput**: 32 requests kept outstanding; replies per second.
-//! 3. **The livelock sweep**: for each interrupt mode (`net mode eth0 irq`,
+//! 3. **The livelock sweep**: for each interrupt mode (`net mode <iface> irq`,
 //!    then `napi`), an open-loop flood of 64-byte datagrams to the discard
 //!    port at offered rates from 10 kpps up to the generator's maximum (8
 //!    steps, evenly spaced on a log scale; the last unpaced), 2 s each. Around
 //!    each step the kernel's counters are read once the guest is quiet
-//!    (`ethtool -S eth0` stops moving): `netstat`'s discard datagrams give the
+//!    (`ethtool -S <iface>` stops moving): `netstat`'s discard datagrams give the
 //!    delivered rate (over the flood's duration: what the guest still drained
 //!    after the flood counts, at most a ring and a socket buffer), and the
 //!    deltas of `interrupts`, `polls`, `rx_doorbells`, `tx_doorbells`,
 //!    `register_writes` and `rx_packets` give interrupts per packet and RX
-//!    doorbell (tail register) writes per 32 packets — the cost NAPI and
-//!    batched refills are there to cut (the x2APIC EOI lesson of Asterinas
-//!    #1634: count the register writes).
+//!    doorbell (tail register writes; virtqueue notifications on the
+//!    virtio-net) per 32 packets — the cost NAPI and batched refills are
+//!    there to cut (the x2APIC EOI lesson of Asterinas #1634: count the
+//!    register writes).
 //!
-//! Results: `target/ioxide/bench/net.json` (every run, and medians across
-//! runs), `target/ioxide/bench/net-livelock.png` (delivered against offered,
-//! one line per mode, medians) and a table. No number is judged.
+//! Runs alternate between the NICs (run 1 on each, then run 2 …), so a drift
+//! of the host touches both alike. Results: `target/ioxide/bench/net.json`
+//! (per NIC: every run, and medians across runs),
+//! `target/ioxide/bench/net-livelock.png` (delivered against offered, one
+//! line per NIC and mode, medians) and a table. No number is judged.
 
 use super::plot::{self, Chart, Series, PALETTE};
 use super::{median, MachineInfo};
 use crate::e2e::net::NetSession;
 use crate::net::gen::{self, EchoOptions, Size, Summary, ThroughputReport};
-use crate::net::shell::{self, Snapshot};
+use crate::net::shell::Snapshot;
+use crate::net::{Nic, NICS};
 use crate::settings::Settings;
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// The bench's name: the JSON file's stem.
@@ -55,13 +62,40 @@ const STEP_COUNTERS: [&str; 6] =
 
 /// Options of `cargo xtask bench net`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Each run boots a fresh machine (about a minute and a half per run). Results: \
-                        target/ioxide/bench/net.json and net-livelock.png. Comparisons with Linux use \
-                        IOXIDE_SMP=1 (as the Linux anchor does); IOXIDE_ACCEL=kvm measures under KVM.")]
+#[command(after_help = "Each run boots a fresh machine per NIC (about a minute and a half per run and NIC). \
+                        Results: target/ioxide/bench/net.json and net-livelock.png. Comparisons with Linux \
+                        use IOXIDE_SMP=1 (as the Linux anchor does); IOXIDE_ACCEL=kvm measures under KVM.")]
 pub struct NetArgs {
-    /// Runs (each a fresh boot); the summary is the median across them.
+    /// Runs (each a fresh boot per NIC); the summary is the median across them.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub runs: u32,
+    /// The NICs measured: eth0 (e1000), eth1 (virtio-net), or both.
+    #[arg(long, value_enum, default_value_t = NicChoice::Both)]
+    pub nic: NicChoice,
+}
+
+/// `--nic`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NicChoice {
+    /// eth0, the e1000.
+    E1000,
+    /// eth1, the virtio-net.
+    Virtio,
+    /// Both, one after the other.
+    Both,
+}
+
+impl NicChoice {
+    /// The NICs chosen, in the order of their interfaces.
+    pub fn nics(self) -> Vec<Nic> {
+        NICS.into_iter()
+            .filter(|n| match self {
+                Self::E1000 => *n == crate::net::E1000,
+                Self::Virtio => *n == crate::net::VIRTIO,
+                Self::Both => true,
+            })
+            .collect()
+    }
 }
 
 /// One step of the livelock sweep.
@@ -160,6 +194,23 @@ pub struct Medians {
     pub sweep: Vec<MedianStep>,
 }
 
+/// One NIC's numbers in `net.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NicResults {
+    pub iface: &'static str,
+    pub model: &'static str,
+    pub guest_ip: String,
+    pub runs: Vec<RunReport>,
+    pub median: Medians,
+}
+
+impl NicResults {
+    pub fn new(nic: &Nic, runs: Vec<RunReport>) -> Result<Self> {
+        let median = medians(&runs)?;
+        Ok(Self { iface: nic.iface, model: nic.model, guest_ip: nic.guest_ip.to_string(), runs, median })
+    }
+}
+
 /// `target/ioxide/bench/net.json`.
 #[derive(Debug, Serialize)]
 pub struct NetResults {
@@ -174,8 +225,8 @@ pub struct NetResults {
     /// The generator's calibrated maximum send rate on this host.
     pub generator_max_pps: f64,
     pub step_s: f64,
-    pub runs: Vec<RunReport>,
-    pub median: Medians,
+    /// Per NIC measured, by [`Nic::name`] (`e1000`, `virtio`).
+    pub nics: BTreeMap<&'static str, NicResults>,
     pub plot: String,
 }
 
@@ -213,9 +264,15 @@ pub fn medians(runs: &[RunReport]) -> Result<Medians> {
 /// `cargo xtask bench net`.
 pub fn run(args: &NetArgs, settings: &Settings) -> Result<()> {
     let info = MachineInfo::new(settings);
+    let nics = args.nic.nics();
+    let names: Vec<String> = nics.iter().map(Nic::describe).collect();
     println!(
-        "bench {NAME}: {} run(s) on the standard machine ({} vCPU(s), {}, {}); compare with Linux at IOXIDE_SMP=1",
-        args.runs, info.smp, info.mem, info.accel
+        "bench {NAME}: {} run(s) of {} on the standard machine ({} vCPU(s), {}, {}); compare with Linux at IOXIDE_SMP=1",
+        args.runs,
+        names.join(" and "),
+        info.smp,
+        info.mem,
+        info.accel
     );
     let max_pps = gen::max_send_rate(PAYLOAD, Duration::from_millis(500)).context("calibrating the generator")?;
     let mut rates: Vec<Option<f64>> =
@@ -225,25 +282,32 @@ pub fn run(args: &NetArgs, settings: &Settings) -> Result<()> {
     }
     println!("generator: up to {:.0} pps of {PAYLOAD}-byte datagrams on this host", max_pps);
 
-    let mut runs = Vec::new();
+    let mut runs: Vec<Vec<RunReport>> = vec![Vec::new(); nics.len()];
     for i in 1..=args.runs {
-        let started = Instant::now();
-        let report = one_run(&rates).with_context(|| format!("run {i}/{}", args.runs))?;
-        println!(
-            "run {i}/{} ({:.0} s): echo RTT p50 {:.0} µs p99 {:.0} µs, window {WINDOW}: {:.0}/s",
-            args.runs,
-            started.elapsed().as_secs_f64(),
-            report.latency_us.p50,
-            report.latency_us.p99,
-            report.throughput.replies_per_s
-        );
-        runs.push(report);
+        for (nic, reports) in nics.iter().zip(&mut runs) {
+            let started = Instant::now();
+            let report =
+                one_run(nic, &rates).with_context(|| format!("run {i}/{} on {}", args.runs, nic.describe()))?;
+            println!(
+                "run {i}/{} {} ({:.0} s): echo RTT p50 {:.0} µs p99 {:.0} µs, window {WINDOW}: {:.0}/s",
+                args.runs,
+                nic.name,
+                started.elapsed().as_secs_f64(),
+                report.latency_us.p50,
+                report.latency_us.p99,
+                report.throughput.replies_per_s
+            );
+            reports.push(report);
+        }
     }
-    let median = medians(&runs)?;
+    let mut per_nic = BTreeMap::new();
+    for (nic, reports) in nics.iter().zip(runs) {
+        per_nic.insert(nic.name, NicResults::new(nic, reports)?);
+    }
     let dir = super::output_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let plot_path = dir.join(PLOT);
-    plot::write_png(&livelock_chart(&median.sweep, info.smp), (960, 600), &plot_path)?;
+    plot::write_png(&livelock_chart(&per_nic, info.smp), (960, 600), &plot_path)?;
     let results = NetResults {
         bench: NAME,
         machine: info,
@@ -255,8 +319,7 @@ pub fn run(args: &NetArgs, settings: &Settings) -> Result<()> {
         window: WINDOW,
         generator_max_pps: max_pps,
         step_s: STEP_TIME.as_secs_f64(),
-        runs,
-        median,
+        nics: per_nic,
         plot: plot_path.display().to_string(),
     };
     let path = super::write_json(NAME, &results)?;
@@ -266,9 +329,9 @@ pub fn run(args: &NetArgs, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// One fresh boot: latency, throughput, the sweep.
-fn one_run(rates: &[Option<f64>]) -> Result<RunReport> {
-    let mut ns = NetSession::boot()?;
+/// One fresh boot, measuring `nic`: latency, throughput, the sweep.
+fn one_run(nic: &Nic, rates: &[Option<f64>]) -> Result<RunReport> {
+    let mut ns = NetSession::boot(nic)?;
     let opts = EchoOptions { seed: 0xbe9c4, ..Default::default() };
     let warm = gen::udp_echo_latency(&mut ns.peer, WARMUP, Size::Fixed(PAYLOAD), &opts);
     ns.check(warm, "warm-up echoes")?;
@@ -289,9 +352,10 @@ fn one_run(rates: &[Option<f64>]) -> Result<RunReport> {
             let drained = Instant::now();
             let after = ns.snapshot()?;
             let step = Step::from_counters(mode, &flood, &before, &after, drained.elapsed().as_secs_f64())
-                .map_err(|e| ns.s.fail(format!("{e:#}")))?;
+                .map_err(|e| ns.fail(format!("{e:#}")))?;
             println!(
-                "  {mode:>4} {:>12}: offered {:>8.0} pps, delivered {:>8.0} pps, {} interrupts/packet",
+                "  {:>6} {mode:>4} {:>12}: offered {:>8.0} pps, delivered {:>8.0} pps, {} interrupts/packet",
+                nic.name,
                 rate_label(rate),
                 step.offered_pps,
                 step.delivered_pps,
@@ -305,7 +369,7 @@ fn one_run(rates: &[Option<f64>]) -> Result<RunReport> {
 
 fn require_counters(ns: &NetSession, s: &Snapshot) -> Result<()> {
     for name in STEP_COUNTERS {
-        shell::counter(&s.ethtool, name, "ethtool -S eth0").map_err(|e| ns.s.fail(format!("{e:#}")))?;
+        ns.counter(&s.ethtool, name)?;
     }
     Ok(())
 }
@@ -318,13 +382,27 @@ fn opt(x: Option<f64>, decimals: usize) -> String {
     x.map_or("-".to_string(), |v| format!("{v:.decimals$}"))
 }
 
-/// Delivered against offered (kpps), one line per mode.
-pub fn livelock_chart(sweep: &[MedianStep], smp: u32) -> Chart {
-    let series = MODES
+/// The measured NICs in the order of their interfaces (eth0 first), each
+/// with its position in [`NICS`] (which keeps its colours when it is alone).
+fn in_order<'a>(nics: &'a BTreeMap<&'static str, NicResults>) -> Vec<(usize, &'static str, &'a NicResults)> {
+    let mut v: Vec<_> = nics
         .iter()
-        .zip(PALETTE)
-        .map(|(mode, color)| {
-            let mut points: Vec<(f64, f64)> = sweep
+        .map(|(name, r)| (NICS.iter().position(|n| n.name == *name).unwrap_or(NICS.len()), *name, r))
+        .collect();
+    v.sort_by_key(|(i, name, _)| (*i, *name));
+    v
+}
+
+/// Delivered against offered (kpps), one line per NIC and mode: the e1000's
+/// lines in the first two colours (as when it was the only NIC), the
+/// virtio-net's in the next two.
+pub fn livelock_chart(nics: &BTreeMap<&'static str, NicResults>, smp: u32) -> Chart {
+    let mut series = Vec::new();
+    for (index, name, results) in in_order(nics) {
+        for (k, mode) in MODES.iter().enumerate() {
+            let mut points: Vec<(f64, f64)> = results
+                .median
+                .sweep
                 .iter()
                 .filter(|s| s.mode == *mode)
                 .map(|s| (s.offered_pps / 1e3, s.delivered_pps / 1e3))
@@ -333,11 +411,12 @@ pub fn livelock_chart(sweep: &[MedianStep], smp: u32) -> Chart {
             // reached, which can be below the last fixed target: draw the
             // line in order of offered rate, not of steps.
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series { label: mode.to_string(), points, color }
-        })
-        .collect();
+            let color = PALETTE[(index * MODES.len() + k) % PALETTE.len()];
+            series.push(Series { label: format!("{name} {mode}"), points, color });
+        }
+    }
     Chart {
-        title: format!("eth0 receive livelock: UDP discard, {PAYLOAD} B, {smp} vCPU(s)"),
+        title: format!("receive livelock: UDP discard, {PAYLOAD} B, {smp} vCPU(s)"),
         x_label: "offered (kpps)".into(),
         y_label: "delivered (kpps)".into(),
         series,
@@ -345,52 +424,57 @@ pub fn livelock_chart(sweep: &[MedianStep], smp: u32) -> Chart {
     }
 }
 
-/// The table printed at the end.
+/// The table printed at the end: per NIC, its echo numbers, its sweep and
+/// the overload summary of each mode.
 pub fn render_table(r: &NetResults) -> String {
-    let m = &r.median;
+    let runs = r.nics.values().map(|n| n.runs.len()).max().unwrap_or(0);
     let mut lines = vec![
         String::new(),
         format!(
-            "bench net: {} run(s), {} vCPU(s), {}, {} (medians across runs)",
-            r.runs.len(),
-            r.machine.smp,
-            r.machine.mem,
-            r.machine.accel
+            "bench net: {runs} run(s), {} vCPU(s), {}, {} (medians across runs)",
+            r.machine.smp, r.machine.mem, r.machine.accel
         ),
-        format!(
-            "UDP echo RTT ({} B, {} samples): p50 {:.0} µs, p99 {:.0} µs",
-            r.payload_bytes, r.latency_samples, m.latency_p50_us, m.latency_p99_us
-        ),
-        format!("UDP echo, window {}: {:.0} round trips/s", r.window, m.throughput_per_s),
-        format!("livelock sweep ({:.0} s per step; generator max {:.0} pps):", r.step_s, r.generator_max_pps),
-        format!(
-            "{:<6}{:>12}{:>12}{:>12}{:>10}{:>12}{:>12}",
-            "mode", "target pps", "offered", "delivered", "intr/pkt", "rxdb/32pkt", "regw/pkt"
-        ),
+        format!("livelock sweep: {:.0} s per step; generator max {:.0} pps", r.step_s, r.generator_max_pps),
     ];
-    for s in &m.sweep {
-        lines.push(format!(
-            "{:<6}{:>12}{:>12.0}{:>12.0}{:>10}{:>12}{:>12}",
-            s.mode,
-            s.target_pps.map_or("max".to_string(), |t| format!("{t:.0}")),
-            s.offered_pps,
-            s.delivered_pps,
-            opt(s.interrupts_per_packet, 3),
-            opt(s.rx_doorbells_per_32_packets, 2),
-            opt(s.register_writes_per_packet, 2)
-        ));
-    }
-    for mode in MODES {
-        if let Some(o) = overload(&m.sweep, mode) {
+    for (_, name, n) in in_order(&r.nics) {
+        let m = &n.median;
+        lines.extend([
+            String::new(),
+            format!("{name}: {} ({}, {})", n.iface, n.model, n.guest_ip),
+            format!(
+                "UDP echo RTT ({} B, {} samples): p50 {:.0} µs, p99 {:.0} µs",
+                r.payload_bytes, r.latency_samples, m.latency_p50_us, m.latency_p99_us
+            ),
+            format!("UDP echo, window {}: {:.0} round trips/s", r.window, m.throughput_per_s),
+            format!(
+                "{:<6}{:>12}{:>12}{:>12}{:>10}{:>12}{:>12}",
+                "mode", "target pps", "offered", "delivered", "intr/pkt", "rxdb/32pkt", "regw/pkt"
+            ),
+        ]);
+        for s in &m.sweep {
             lines.push(format!(
-                "{mode}: peak {:.0} pps delivered; offered >= 2x that: {:.0}-{:.0} pps delivered \
-                 ({:.0}-{:.0} % of peak)",
-                o.peak_pps,
-                o.lowest_pps,
-                o.highest_pps,
-                100.0 * o.lowest_pps / o.peak_pps,
-                100.0 * o.highest_pps / o.peak_pps
+                "{:<6}{:>12}{:>12.0}{:>12.0}{:>10}{:>12}{:>12}",
+                s.mode,
+                s.target_pps.map_or("max".to_string(), |t| format!("{t:.0}")),
+                s.offered_pps,
+                s.delivered_pps,
+                opt(s.interrupts_per_packet, 3),
+                opt(s.rx_doorbells_per_32_packets, 2),
+                opt(s.register_writes_per_packet, 2)
             ));
+        }
+        for mode in MODES {
+            if let Some(o) = overload(&m.sweep, mode) {
+                lines.push(format!(
+                    "{name} {mode}: peak {:.0} pps delivered; offered >= 2x that: {:.0}-{:.0} pps delivered \
+                     ({:.0}-{:.0} % of peak)",
+                    o.peak_pps,
+                    o.lowest_pps,
+                    o.highest_pps,
+                    100.0 * o.lowest_pps / o.peak_pps,
+                    100.0 * o.highest_pps / o.peak_pps
+                ));
+            }
         }
     }
     lines.iter().map(|l| format!("{}\n", l.trim_end())).collect()
@@ -426,6 +510,7 @@ pub fn overload(sweep: &[MedianStep], mode: &str) -> Option<Overload> {
 mod tests {
     use super::*;
     use crate::net::shell::{Counters, Discard};
+    use crate::net::{E1000, VIRTIO};
 
     fn snapshot(rx: u64, intr: u64, polls: u64, rxdb: u64, regw: u64, datagrams: u64) -> Snapshot {
         let mut ethtool = Counters::new();
@@ -515,22 +600,74 @@ mod tests {
         assert_eq!(overload(&[], "napi"), None);
     }
 
+    /// One run whose sweep is `steps` (mode, offered, delivered).
+    fn run_of(steps: &[(&str, f64, f64)]) -> RunReport {
+        let mut r = run_with(100.0, 1000.0, [0.0, 0.0]);
+        r.sweep = steps
+            .iter()
+            .map(|&(mode, offered, delivered)| Step {
+                mode: mode.into(),
+                offered_pps: offered,
+                delivered_pps: delivered,
+                ..Default::default()
+            })
+            .collect();
+        r
+    }
+
     #[test]
     fn chart_lines_follow_the_offered_rate_not_the_step_order() {
-        let step = |offered: f64, delivered: f64| MedianStep {
-            mode: "irq".into(),
-            target_pps: None,
-            offered_pps: offered,
-            delivered_pps: delivered,
-            interrupts_per_packet: None,
-            rx_doorbells_per_32_packets: None,
-            register_writes_per_packet: None,
-        };
         // The generator's "max" step came in below the last fixed target.
-        let sweep = [step(10_000.0, 10_000.0), step(200_000.0, 15_000.0), step(180_000.0, 28_000.0)];
-        let chart = livelock_chart(&sweep, 2);
+        let run = run_of(&[("irq", 10_000.0, 10_000.0), ("irq", 200_000.0, 15_000.0), ("irq", 180_000.0, 28_000.0)]);
+        let nics = BTreeMap::from([("e1000", NicResults::new(&E1000, vec![run]).unwrap())]);
+        let chart = livelock_chart(&nics, 2);
         assert_eq!(chart.series[0].points, vec![(10.0, 10.0), (180.0, 28.0), (200.0, 15.0)]);
         assert!(chart.series[1].points.is_empty());
+    }
+
+    #[test]
+    fn nic_choice() {
+        assert_eq!(NicChoice::Both.nics(), [E1000, VIRTIO]);
+        assert_eq!(NicChoice::E1000.nics(), [E1000]);
+        assert_eq!(NicChoice::Virtio.nics(), [VIRTIO]);
+    }
+
+    #[test]
+    fn one_line_per_nic_and_mode() {
+        let e1000 = run_of(&[("irq", 10e3, 9e3), ("napi", 10e3, 10e3)]);
+        let virtio = run_of(&[("irq", 10e3, 8e3), ("napi", 10e3, 7e3)]);
+        let both = BTreeMap::from([
+            ("virtio", NicResults::new(&VIRTIO, vec![virtio.clone()]).unwrap()),
+            ("e1000", NicResults::new(&E1000, vec![e1000]).unwrap()),
+        ]);
+        let chart = livelock_chart(&both, 2);
+        let labels: Vec<&str> = chart.series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["e1000 irq", "e1000 napi", "virtio irq", "virtio napi"]);
+        assert_eq!(chart.series[3].points, vec![(10.0, 7.0)]);
+        let colors: Vec<_> = chart.series.iter().map(|s| s.color).collect();
+        assert_eq!(colors, PALETTE.to_vec());
+        // Alone, the virtio-net keeps its colours.
+        let alone = BTreeMap::from([("virtio", NicResults::new(&VIRTIO, vec![virtio]).unwrap())]);
+        let chart = livelock_chart(&alone, 2);
+        assert_eq!((chart.series.len(), chart.series[0].color), (2, PALETTE[2]));
+    }
+
+    fn results(nics: BTreeMap<&'static str, NicResults>) -> NetResults {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        NetResults {
+            bench: NAME,
+            machine: MachineInfo::new(&settings),
+            fresh_boot_per_run: true,
+            git: None,
+            unix_time: 0,
+            payload_bytes: PAYLOAD,
+            latency_samples: LATENCY_SAMPLES,
+            window: WINDOW,
+            generator_max_pps: 300_000.0,
+            step_s: 2.0,
+            nics,
+            plot: "x.png".into(),
+        }
     }
 
     #[test]
@@ -547,36 +684,54 @@ mod tests {
         assert_eq!((m.sweep[1].mode.as_str(), m.sweep[1].delivered_pps), ("napi", 9500.0));
         assert_eq!(m.sweep[1].interrupts_per_packet, Some(0.95));
         assert!(medians(&[]).is_err());
+        assert!(NicResults::new(&E1000, vec![]).is_err());
 
-        let chart = livelock_chart(&m.sweep, 1);
+        let nics = BTreeMap::from([("e1000", NicResults::new(&E1000, runs.to_vec()).unwrap())]);
+        let chart = livelock_chart(&nics, 1);
         assert_eq!(chart.series.len(), 2);
         assert_eq!(chart.series[0].points, vec![(10.0, 4.0)]);
         assert!(chart.title.contains("1 vCPU"));
 
-        let settings = Settings::from_lookup(|_| None).unwrap();
-        let results = NetResults {
-            bench: NAME,
-            machine: MachineInfo::new(&settings),
-            fresh_boot_per_run: true,
-            git: None,
-            unix_time: 0,
-            payload_bytes: PAYLOAD,
-            latency_samples: LATENCY_SAMPLES,
-            window: WINDOW,
-            generator_max_pps: 300_000.0,
-            step_s: 2.0,
-            runs: runs.to_vec(),
-            median: m,
-            plot: "x.png".into(),
-        };
+        let results = results(nics);
         let table = render_table(&results);
+        assert!(table.contains("3 run(s)"), "{table}");
+        assert!(table.contains("e1000: eth0 (e1000, 192.0.2.2)"), "{table}");
         assert!(table.contains("p50 200 µs, p99 400 µs"), "{table}");
         assert!(table.contains("window 32: 8000 round trips/s"), "{table}");
         let napi = table.lines().find(|l| l.starts_with("napi")).unwrap();
         assert_eq!(napi.split_whitespace().collect::<Vec<_>>(), ["napi", "max", "10000", "9500", "0.950", "-", "-"]);
         let json = serde_json::to_value(&results).unwrap();
-        assert_eq!(json["median"]["sweep"][0]["delivered_pps"], 4000.0);
-        assert_eq!(json["runs"][0]["latency_us"]["p50"], 100.0);
+        assert_eq!(json["nics"]["e1000"]["median"]["sweep"][0]["delivered_pps"], 4000.0);
+        assert_eq!(json["nics"]["e1000"]["runs"][0]["latency_us"]["p50"], 100.0);
+        assert_eq!(json["nics"]["e1000"]["iface"], "eth0");
         assert_eq!(json["machine"]["smp"], 2);
+    }
+
+    #[test]
+    fn the_table_has_a_block_and_an_overload_line_per_nic_and_mode() {
+        // napi holds 80 kpps at 200 kpps offered, irq collapses.
+        let steps = [
+            ("irq", 40e3, 40e3),
+            ("irq", 200e3, 10e3),
+            ("napi", 40e3, 40e3),
+            ("napi", 100e3, 80e3),
+            ("napi", 200e3, 76e3),
+        ];
+        let nics = BTreeMap::from([
+            ("e1000", NicResults::new(&E1000, vec![run_of(&steps)]).unwrap()),
+            ("virtio", NicResults::new(&VIRTIO, vec![run_of(&steps)]).unwrap()),
+        ]);
+        let table = render_table(&results(nics));
+        let e1000 = table.find("e1000: eth0 (e1000, 192.0.2.2)").unwrap();
+        let virtio = table.find("virtio: eth1 (virtio-net-pci, 192.0.2.3)").unwrap();
+        assert!(e1000 < virtio, "{table}");
+        for nic in ["e1000", "virtio"] {
+            let napi = format!(
+                "{nic} napi: peak 80000 pps delivered; offered >= 2x that: 76000-76000 pps delivered (95-95 % of peak)"
+            );
+            assert!(table.contains(&napi), "{table}");
+            assert!(table.contains(&format!("{nic} irq: peak 40000 pps delivered; offered >= 2x that: 10000-10000")));
+        }
+        assert_eq!(table.lines().filter(|l| l.starts_with("mode")).count(), 2);
     }
 }

@@ -571,12 +571,10 @@ pub fn max_send_rate(size: usize, duration: Duration) -> Result<f64> {
     let sink = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the calibration sink")?;
     let sender = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the calibration sender")?;
     sender.connect(sink.local_addr()?).context("connecting the calibration sender")?;
-    let ep = frame::Endpoints {
-        src_mac: super::PEER_MAC,
-        dst_mac: super::GUEST_MAC,
-        src_ip: super::PEER_IP,
-        dst_ip: super::GUEST_IP,
-    };
+    // Any NIC's addresses: the frame only has to be the size of a real one.
+    let nic = super::E1000;
+    let ep =
+        frame::Endpoints { src_mac: nic.peer_mac, dst_mac: nic.guest_mac, src_ip: nic.peer_ip, dst_ip: nic.guest_ip };
     let frame = ep.udp_frame(FLOOD_SRC_PORT, DISCARD_PORT, &payload(0xf100d, 0, size.max(1)));
     let start = Instant::now();
     let mut sent = 0u64;
@@ -703,9 +701,16 @@ mod tests {
         //! The generator against a scripted guest that can drop, corrupt
         //! and duplicate replies.
         use super::super::*;
+        use crate::net::frame::Mac;
         use crate::net::frame::{Arp, Endpoints, ARP_REQUEST};
         use crate::net::peer::fake::FakeLink;
-        use crate::net::{GUEST_IP, GUEST_MAC, PEER_IP, PEER_MAC};
+        use crate::net::E1000;
+        use std::net::Ipv4Addr;
+
+        const GUEST_IP: Ipv4Addr = E1000.guest_ip;
+        const GUEST_MAC: Mac = E1000.guest_mac;
+        const PEER_IP: Ipv4Addr = E1000.peer_ip;
+        const PEER_MAC: Mac = E1000.peer_mac;
 
         /// What to do with request `n`'s reply: how many copies (0 drops it),
         /// after editing its payload.
@@ -739,7 +744,7 @@ mod tests {
                 vec![reply.1; reply.0]
             });
             let (link, _) = FakeLink::new(script);
-            let mut peer = Peer::with_link(Box::new(link));
+            let mut peer = Peer::with_link(Box::new(link), &E1000);
             peer.resolve(Duration::from_secs(1)).unwrap();
             peer
         }
@@ -828,7 +833,7 @@ mod tests {
         #[test]
         fn a_malformed_reply_is_an_error() {
             let (link, shared) = FakeLink::new(Box::new(|_| vec![]));
-            let mut peer = Peer::with_link(Box::new(link));
+            let mut peer = Peer::with_link(Box::new(link), &E1000);
             let back = Endpoints { src_mac: GUEST_MAC, dst_mac: PEER_MAC, src_ip: GUEST_IP, dst_ip: PEER_IP };
             let mut bad = back.udp_frame(ECHO_PORT, SRC_PORT_BASE, b"x");
             bad[frame::ETH_HEADER + 10] ^= 1; // IPv4 header checksum

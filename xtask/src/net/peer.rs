@@ -1,18 +1,19 @@
 //! The host station on the guest's wire.
 //!
-//! [`Peer::bind`] opens the UDP socket QEMU's dgram netdev sends to
-//! (127.0.0.1:B+1) and connects it to QEMU's own (127.0.0.1:B), so it only
-//! hears that NIC. Every frame received goes past the ARP responder first:
-//! a request for the peer's address (192.0.2.1) is answered with the peer's
-//! MAC and not handed on; ARP and IPv4 traffic from the guest's address
-//! teaches the peer the guest's MAC. [`Peer::resolve`] asks for the guest's
+//! [`Peer::bind`] opens the UDP socket one NIC's dgram netdev sends to
+//! (127.0.0.1:B+o+1, see [`Nic`]) and connects it to QEMU's own
+//! (127.0.0.1:B+o), so it only hears that NIC. Every frame received goes past
+//! the ARP responder first: a request for the peer's address (192.0.2.1) is
+//! answered with the peer's MAC on that wire and not handed on; ARP and IPv4
+//! traffic from the guest's address on that NIC teaches the peer the guest's
+//! MAC. [`Peer::resolve`] asks for the guest's
 //! MAC explicitly, as a host would before its first IP packet.
 //!
 //! The socket sits behind the [`Link`] trait so the responder's logic is
 //! unit-tested against a scripted fake.
 
 use super::frame::{self, Arp, Body, Endpoints, Mac, ARP_REPLY, ARP_REQUEST};
-use super::{E1000_PORT_OFFSET, GUEST_IP, PEER_IP, PEER_MAC};
+use super::Nic;
 use anyhow::{bail, Context, Result};
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, UdpSocket};
@@ -118,7 +119,8 @@ pub struct PeerStats {
     pub guest_mac_changes: u64,
 }
 
-/// The host station: 192.0.2.1 with MAC 02:00:00:00:00:01 on the guest's wire.
+/// The host station on one NIC's wire: that NIC's [`Nic::peer_ip`] and
+/// [`Nic::peer_mac`], talking to its [`Nic::guest_ip`].
 pub struct Peer {
     link: Box<dyn Link>,
     mac: Mac,
@@ -130,21 +132,20 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// The peer of the e1000 (eth0) of a machine whose ports start at `port_base`:
-    /// binds `port_base + 1`, talks to `port_base`.
-    pub fn bind(port_base: u16) -> Result<Self> {
-        let qemu = port_base.checked_add(E1000_PORT_OFFSET).context("port base too high")?;
-        let local = qemu.checked_add(1).context("port base too high")?;
-        Ok(Self::with_link(Box::new(UdpLink::bind(local, qemu)?)))
+    /// The peer of `nic` on a machine whose ports start at `port_base`: binds
+    /// [`Nic::peer_port`], talks to [`Nic::qemu_port`].
+    pub fn bind(port_base: u16, nic: &Nic) -> Result<Self> {
+        let (local, qemu) = (nic.peer_port(port_base)?, nic.qemu_port(port_base)?);
+        Ok(Self::with_link(Box::new(UdpLink::bind(local, qemu)?), nic))
     }
 
-    /// A peer over any link, with the standard addresses.
-    pub fn with_link(link: Box<dyn Link>) -> Self {
+    /// A peer over any link, with `nic`'s addresses.
+    pub fn with_link(link: Box<dyn Link>, nic: &Nic) -> Self {
         Self {
             link,
-            mac: PEER_MAC,
-            ip: PEER_IP,
-            guest_ip: GUEST_IP,
+            mac: nic.peer_mac,
+            ip: nic.peer_ip,
+            guest_ip: nic.guest_ip,
             guest_mac: None,
             stats: PeerStats::default(),
             buf: vec![0; MAX_DATAGRAM + 1],
@@ -157,6 +158,11 @@ impl Peer {
 
     pub fn ip(&self) -> Ipv4Addr {
         self.ip
+    }
+
+    /// The guest's address this peer talks to.
+    pub fn guest_ip(&self) -> Ipv4Addr {
+        self.guest_ip
     }
 
     /// The guest's MAC, once learned.
@@ -417,7 +423,12 @@ mod tests {
     use super::fake::{FakeLink, Shared};
     use super::*;
     use crate::net::frame::{ETHERTYPE_ARP, ICMP_ECHO_REQUEST};
-    use crate::net::GUEST_MAC;
+    use crate::net::{E1000, VIRTIO};
+
+    const GUEST_IP: Ipv4Addr = E1000.guest_ip;
+    const GUEST_MAC: Mac = E1000.guest_mac;
+    const PEER_IP: Ipv4Addr = E1000.peer_ip;
+    const PEER_MAC: Mac = E1000.peer_mac;
 
     /// A guest that answers ARP requests for its address.
     fn arp_guest(frame: &[u8]) -> Vec<Vec<u8>> {
@@ -431,7 +442,7 @@ mod tests {
 
     fn peer(script: fake::Script) -> (Peer, Shared) {
         let (link, shared) = FakeLink::new(script);
-        (Peer::with_link(Box::new(link)), shared)
+        (Peer::with_link(Box::new(link), &E1000), shared)
     }
 
     #[test]
@@ -539,19 +550,59 @@ mod tests {
 
     #[test]
     fn udp_link_talks_over_loopback() {
-        let block = crate::ports::PortBlock::reserve(4).unwrap();
-        let base = block.base();
-        drop(block);
-        let qemu = UdpSocket::bind((Ipv4Addr::LOCALHOST, base)).unwrap();
-        let mut p = Peer::bind(base).unwrap();
-        p.send(b"frame").unwrap();
-        let mut buf = [0u8; 16];
-        let (n, from) = qemu.recv_from(&mut buf).unwrap();
-        assert_eq!((&buf[..n], from.port()), (&b"frame"[..], base + 1));
-        assert_eq!(p.recv(Duration::from_millis(20)).unwrap(), None);
-        qemu.send_to(b"reply", from).unwrap();
-        assert_eq!(p.recv(Duration::from_secs(2)).unwrap().as_deref(), Some(&b"reply"[..]));
-        assert_eq!(p.recv(Duration::ZERO).unwrap(), None);
-        assert!(p.describe().contains(&format!("127.0.0.1:{}", base + 1)));
+        for nic in crate::net::NICS {
+            let block = crate::ports::PortBlock::reserve(4).unwrap();
+            let base = block.base();
+            drop(block);
+            let (qemu_port, peer_port) = (base + nic.port_offset, base + nic.port_offset + 1);
+            let qemu = UdpSocket::bind((Ipv4Addr::LOCALHOST, qemu_port)).unwrap();
+            let mut p = Peer::bind(base, &nic).unwrap();
+            p.send(b"frame").unwrap();
+            let mut buf = [0u8; 16];
+            let (n, from) = qemu.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from.port()), (&b"frame"[..], peer_port), "{}", nic.iface);
+            assert_eq!(p.recv(Duration::from_millis(20)).unwrap(), None);
+            qemu.send_to(b"reply", from).unwrap();
+            assert_eq!(p.recv(Duration::from_secs(2)).unwrap().as_deref(), Some(&b"reply"[..]));
+            assert_eq!(p.recv(Duration::ZERO).unwrap(), None);
+            assert!(p.describe().contains(&format!("127.0.0.1:{peer_port} -> 127.0.0.1:{qemu_port}")));
+        }
+    }
+
+    /// The station on eth1's wire asks for 192.0.2.3 with its own MAC, learns
+    /// the virtio-net's MAC, and ignores frames from eth0's address.
+    #[test]
+    fn a_virtio_peer_uses_the_virtio_addresses() {
+        let script = Box::new(|f: &[u8]| match frame::parse(f).map(|f| f.body) {
+            Ok(Body::Arp(a)) if a.op == ARP_REQUEST && a.target_ip == VIRTIO.guest_ip => {
+                vec![Arp::reply_to(&a, VIRTIO.guest_mac).frame()]
+            }
+            _ => vec![],
+        });
+        let (link, shared) = FakeLink::new(script);
+        let mut p = Peer::with_link(Box::new(link), &VIRTIO);
+        assert_eq!((p.mac(), p.ip(), p.guest_ip()), (VIRTIO.peer_mac, VIRTIO.peer_ip, VIRTIO.guest_ip));
+        // An eth0 frame on this wire teaches nothing.
+        let eth0 = Endpoints { src_mac: GUEST_MAC, dst_mac: PEER_MAC, src_ip: GUEST_IP, dst_ip: PEER_IP };
+        shared.inbox.lock().unwrap().push_back(eth0.udp_frame(7, 1, b"x"));
+        assert!(p.recv(Duration::ZERO).unwrap().is_some());
+        assert_eq!(p.guest_mac(), None);
+        assert_eq!(p.resolve(Duration::from_secs(1)).unwrap(), VIRTIO.guest_mac);
+        let sent = shared.sent.lock().unwrap();
+        let request = frame::parse(&sent[0]).unwrap();
+        assert_eq!(request.body, Body::Arp(Arp::request(VIRTIO.peer_mac, VIRTIO.peer_ip, VIRTIO.guest_ip)));
+        let ep = p.endpoints().unwrap();
+        assert_eq!(
+            (ep.src_mac, ep.dst_mac, ep.src_ip, ep.dst_ip),
+            (VIRTIO.peer_mac, VIRTIO.guest_mac, VIRTIO.peer_ip, VIRTIO.guest_ip)
+        );
+        // The guest's ARP request for 192.0.2.1 on this wire gets this wire's MAC.
+        drop(sent);
+        let ask = Arp::request(VIRTIO.guest_mac, VIRTIO.guest_ip, VIRTIO.peer_ip);
+        shared.inbox.lock().unwrap().push_back(ask.frame());
+        assert_eq!(p.drain().unwrap(), 1);
+        let sent = shared.sent.lock().unwrap();
+        let reply = frame::parse(sent.last().unwrap()).unwrap();
+        assert_eq!(reply.body, Body::Arp(Arp::reply_to(&ask, VIRTIO.peer_mac)));
     }
 }

@@ -1,12 +1,20 @@
 //! The kernel's network commands as the host reads them (docs/testing.md,
 //! "Network"), and the counter accounting of `net_counters_add_up`.
 //!
-//! - `ifconfig`: a section starting with a line `eth0: …` (indented lines
+//! Every parser takes the interface it is about (`eth0`, `eth1`): the
+//! kernel prints one block per interface.
+//!
+//! - `ifconfig`: a section starting with a line `<iface>: …` (indented lines
 //!   after it belong to it) holding `name=<n>` pairs, among them
 //!   `rx_packets=` and `tx_packets=`; other words are ignored.
-//! - `netstat`: a line `udp discard: datagrams=<n> bytes=<n>`.
-//! - `ethtool -S eth0`: lines `name: <n>`; others (a heading) are ignored.
-//! - `net mode eth0 <mode>`: a line `eth0 mode <mode>`.
+//! - `netstat`: per interface, a line `udp discard: datagrams=<n> bytes=<n>`
+//!   (see [`parse_netstat_discard`] for which one is the interface's).
+//! - `ethtool -S <iface>`: lines `name: <n>`; others (a heading) are ignored.
+//!   Which names appear depends on the NIC: the counters every NIC has are
+//!   read with [`counter`] / [`Snapshot::delta`], the ones only some have
+//!   (the e1000's `rx_missed`) with [`Snapshot::delta_opt`] or
+//!   [`Snapshot::delta_or_zero`].
+//! - `net mode <iface> <mode>`: a line `<iface> mode <mode>`.
 
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeMap;
@@ -48,12 +56,39 @@ pub struct Discard {
     pub bytes: u64,
 }
 
-/// Finds `udp discard: datagrams=<n> bytes=<n>`.
-pub fn parse_netstat_discard(out: &str) -> Result<Discard> {
-    let line = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("udp discard:"))
-        .context("no `udp discard: datagrams=<n> bytes=<n>` line in netstat")?;
+/// Finds `iface`'s `udp discard: datagrams=<n> bytes=<n>` line. The kernel
+/// prints, per interface, its socket lines prefixed `<iface>: ` and then its
+/// unprefixed counter lines, so `iface`'s discard line is, in this order:
+///
+/// 1. a line `<iface>: udp discard: …` (the prefix on the counter line itself);
+/// 2. the first `udp discard:` line after the first line prefixed `<iface>: `,
+///    up to the next line prefixed by another interface (its block);
+/// 3. when no line names an interface at all, the only `udp discard:` line.
+pub fn parse_netstat_discard(out: &str, iface: &str) -> Result<Discard> {
+    const LABEL: &str = "udp discard:";
+    let prefix = format!("{iface}:");
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    let prefixed = lines.iter().find_map(|l| l.strip_prefix(&prefix)?.trim_start().strip_prefix(LABEL));
+    let in_block = || {
+        let start = lines.iter().position(|l| l.starts_with(&prefix))?;
+        lines[start + 1..]
+            .iter()
+            .take_while(|l| l.starts_with(&prefix) || interface_prefix(l).is_none())
+            .find_map(|l| l.strip_prefix(LABEL))
+    };
+    let only = || {
+        if lines.iter().any(|l| interface_prefix(l).is_some()) {
+            return None;
+        }
+        let mut all = lines.iter().filter_map(|l| l.strip_prefix(LABEL));
+        let first = all.next()?;
+        all.next().is_none().then_some(first)
+    };
+    let line = prefixed.or_else(in_block).or_else(only).with_context(|| {
+        format!(
+            "no `udp discard: datagrams=<n> bytes=<n>` line for {iface} in netstat (none after its `{prefix}` lines)"
+        )
+    })?;
     let field = |name: &str| -> Result<u64> {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
@@ -62,6 +97,16 @@ pub fn parse_netstat_discard(out: &str) -> Result<Discard> {
             .with_context(|| format!("`{name}=` is not a number in {line:?}"))
     };
     Ok(Discard { datagrams: field("datagrams")?, bytes: field("bytes")? })
+}
+
+/// The interface name a netstat line starts with (`eth1: udp …` → `eth1`):
+/// a word of letters then digits before the first `:`. Counter lines
+/// (`udp discard: …`, `stack: …`) have none.
+fn interface_prefix(line: &str) -> Option<&str> {
+    let (word, _) = line.split_once(':')?;
+    let digits = word.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let ok = !digits.is_empty() && digits.len() < word.len() && digits.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(word)
 }
 
 /// The `name: <n>` lines of `ethtool -S`.
@@ -102,7 +147,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     fn get(&self, name: &str) -> Result<u64> {
-        counter(&self.ethtool, name, "ethtool -S eth0")
+        counter(&self.ethtool, name, "ethtool -S")
     }
 
     /// `name`'s increase from `before` (an error if it went down).
@@ -112,13 +157,20 @@ impl Snapshot {
         Ok(a - b)
     }
 
-    /// Like [`Self::delta`], 0 when the counter does not exist.
-    pub fn delta_or_zero(&self, before: &Snapshot, name: &str) -> Result<u64> {
+    /// Like [`Self::delta`] for a counter only some NICs have: `None` when
+    /// neither reading has it (a counter present in only one reading is an
+    /// error, as for [`Self::delta`]).
+    pub fn delta_opt(&self, before: &Snapshot, name: &str) -> Result<Option<u64>> {
         if self.ethtool.contains_key(name) || before.ethtool.contains_key(name) {
-            self.delta(before, name)
+            self.delta(before, name).map(Some)
         } else {
-            Ok(0)
+            Ok(None)
         }
+    }
+
+    /// Like [`Self::delta_opt`], 0 when the counter does not exist.
+    pub fn delta_or_zero(&self, before: &Snapshot, name: &str) -> Result<u64> {
+        Ok(self.delta_opt(before, name)?.unwrap_or(0))
     }
 }
 
@@ -135,8 +187,9 @@ pub struct Accounting {
     pub delivered: u64,
     /// Δ`rx_dropped`: frames counted in `rx_packets` that the kernel dropped.
     pub rx_dropped: u64,
-    /// Δ`rx_missed` (0 if absent): frames the NIC had no descriptor for; not in `rx_packets`.
-    pub rx_missed: u64,
+    /// Δ`rx_missed` (`None`: the NIC has no such counter, as the virtio-net):
+    /// frames the NIC had no descriptor for; not in `rx_packets`.
+    pub rx_missed: Option<u64>,
     /// `rx_packets − delivered − rx_dropped`: frames handled by something else.
     pub answered_otherwise: u64,
     /// Sent but never seen by the guest's NIC (host socket or QEMU queue).
@@ -161,7 +214,8 @@ pub fn account(
 ) -> Result<Accounting> {
     let rx_packets = after.delta(before, "rx_packets")?;
     let rx_dropped = after.delta(before, "rx_dropped")?;
-    let rx_missed = after.delta_or_zero(before, "rx_missed")?;
+    let missed = after.delta_opt(before, "rx_missed")?;
+    let rx_missed = missed.unwrap_or(0);
     ensure!(
         after.discard.datagrams >= before.discard.datagrams && after.discard.bytes >= before.discard.bytes,
         "the discard counters went down: {:?} then {:?}",
@@ -171,11 +225,19 @@ pub fn account(
     let delivered = after.discard.datagrams - before.discard.datagrams;
     let bytes = after.discard.bytes - before.discard.bytes;
     let sent = flood_sent + other_sent;
-    let mut a =
-        Accounting { flood_sent, other_sent, rx_packets, delivered, rx_dropped, rx_missed, ..Default::default() };
+    let mut a = Accounting {
+        flood_sent,
+        other_sent,
+        rx_packets,
+        delivered,
+        rx_dropped,
+        rx_missed: missed,
+        ..Default::default()
+    };
     let summary = format!(
         "host sent {flood_sent} flood datagrams + {other_sent} other frames; Δrx_packets {rx_packets}, \
-         Δdiscard datagrams {delivered} (bytes {bytes}), Δrx_dropped {rx_dropped}, Δrx_missed {rx_missed}"
+         Δdiscard datagrams {delivered} (bytes {bytes}), Δrx_dropped {rx_dropped}, Δrx_missed {}",
+        missed.map_or("n/a".to_string(), |m| m.to_string())
     );
     if delivered == 0 {
         bail!("no flood datagram reached the discard service ({summary})");
@@ -236,10 +298,50 @@ mod tests {
     #[test]
     fn netstat_discard_line() {
         let out = "tcp: listening 7\nudp echo: datagrams=5 bytes=10\nudp discard: datagrams=1000 bytes=64000\n";
-        assert_eq!(parse_netstat_discard(out).unwrap(), Discard { datagrams: 1000, bytes: 64000 });
-        assert!(parse_netstat_discard("udp echo: datagrams=5 bytes=10").is_err());
-        assert!(parse_netstat_discard("udp discard: datagrams=x bytes=1").unwrap_err().to_string().contains("number"));
-        assert!(parse_netstat_discard("udp discard: datagrams=1").unwrap_err().to_string().contains("bytes"));
+        assert_eq!(parse_netstat_discard(out, "eth0").unwrap(), Discard { datagrams: 1000, bytes: 64000 });
+        // No interface named anywhere: the one discard line is every interface's.
+        assert_eq!(parse_netstat_discard(out, "eth1").unwrap().datagrams, 1000);
+        assert!(parse_netstat_discard("udp echo: datagrams=5 bytes=10", "eth0").is_err());
+        let e = parse_netstat_discard("udp discard: datagrams=x bytes=1", "eth0").unwrap_err().to_string();
+        assert!(e.contains("number"), "{e}");
+        let e = parse_netstat_discard("udp discard: datagrams=1", "eth0").unwrap_err().to_string();
+        assert!(e.contains("bytes"), "{e}");
+    }
+
+    /// The kernel's netstat with two stacks: each block starts with its
+    /// socket lines prefixed by the interface.
+    const NETSTAT_TWO: &str = "eth0: tcp  192.0.2.2:7  state Listen  remote -\n\
+        eth0: udp  192.0.2.2:7  echo\neth0: udp  192.0.2.2:9  discard\n\
+        udp discard: datagrams=10 bytes=640\nudp echo: datagrams=3\ntcp echo: bytes=0 connections_closed=0\n\
+        stack: frames_in=20 malformed_dropped=0 socket_full_dropped=0\n\
+        eth1: tcp  192.0.2.3:7  state Listen  remote -\neth1: udp  192.0.2.3:7  echo\n\
+        eth1: udp  192.0.2.3:9  discard\nudp discard: datagrams=7 bytes=448\nudp echo: datagrams=0\n";
+
+    #[test]
+    fn netstat_discard_line_per_interface() {
+        assert_eq!(parse_netstat_discard(NETSTAT_TWO, "eth0").unwrap(), Discard { datagrams: 10, bytes: 640 });
+        assert_eq!(parse_netstat_discard(NETSTAT_TWO, "eth1").unwrap(), Discard { datagrams: 7, bytes: 448 });
+        // Two discard lines and no block for eth2: which one is unknowable.
+        let e = parse_netstat_discard(NETSTAT_TWO, "eth2").unwrap_err().to_string();
+        assert!(e.contains("for eth2"), "{e}");
+        // eth1's block without a discard line does not borrow eth0's, nor
+        // does eth0's block run into eth1's.
+        let no_eth1 = NETSTAT_TWO.replace("udp discard: datagrams=7 bytes=448\n", "");
+        assert!(parse_netstat_discard(&no_eth1, "eth1").is_err());
+        assert_eq!(parse_netstat_discard(&no_eth1, "eth0").unwrap().datagrams, 10);
+        let swapped = "eth0: udp 192.0.2.2:9 discard\neth1: udp 192.0.2.3:9 discard\n\
+                       udp discard: datagrams=1 bytes=64\nudp discard: datagrams=2 bytes=128\n";
+        assert!(parse_netstat_discard(swapped, "eth0").is_err());
+        // A prefixed counter line wins.
+        let prefixed = "udp discard: datagrams=1 bytes=64\neth1: udp discard: datagrams=5 bytes=320\n\
+                        eth0: udp discard: datagrams=4 bytes=256\n";
+        assert_eq!(parse_netstat_discard(prefixed, "eth1").unwrap(), Discard { datagrams: 5, bytes: 320 });
+        assert_eq!(parse_netstat_discard(prefixed, "eth0").unwrap().datagrams, 4);
+        assert_eq!(interface_prefix("eth1: udp"), Some("eth1"));
+        assert_eq!(interface_prefix("eth10:"), Some("eth10"));
+        for line in ["udp discard: x", "stack: frames_in=1", "tcp echo: bytes=0", "eth: x", "1: x", "no colon"] {
+            assert_eq!(interface_prefix(line), None, "{line}");
+        }
     }
 
     #[test]
@@ -254,8 +356,37 @@ mod tests {
         assert!(parse_ethtool("a: 1\na: 2\n").unwrap_err().to_string().contains("twice"));
     }
 
+    /// `ethtool -S eth1` of the virtio-net: no e1000-only counters, yet the
+    /// accounting and the deltas work.
+    #[test]
+    fn virtio_ethtool_without_e1000_counters() {
+        let out = |rx: u64, dropped: u64| {
+            format!(
+                "NIC statistics for eth1:\n     rx_packets: {rx}\n     rx_bytes: 0\n     rx_dropped: {dropped}\n\
+                 tx_packets: 1\n     tx_timeouts: 0\n     interrupts: 4\n     polls: 2\n     rx_doorbells: 3\n\
+                 tx_doorbells: 1\n     notifies_suppressed: 9\n     register_writes: 4\n     napi_rounds: 2\n"
+            )
+        };
+        let snap = |rx, dropped, datagrams| Snapshot {
+            ethtool: parse_ethtool(&out(rx, dropped)).unwrap(),
+            discard: Discard { datagrams, bytes: datagrams * 64 },
+        };
+        let (before, after) = (snap(10, 1, 5), snap(110, 3, 100));
+        assert_eq!(after.delta_opt(&before, "rx_missed").unwrap(), None);
+        assert_eq!(after.delta_or_zero(&before, "rx_missed").unwrap(), 0);
+        assert_eq!(after.delta_opt(&before, "rx_packets").unwrap(), Some(100));
+        assert!(after.delta(&before, "rx_missed").unwrap_err().to_string().contains("no `rx_missed`"));
+        let a = account(&before, &after, 100, 64, 3).unwrap();
+        assert_eq!(
+            (a.delivered, a.rx_dropped, a.answered_otherwise, a.rx_missed, a.lost_before_nic),
+            (95, 2, 3, None, 3)
+        );
+    }
+
     #[test]
     fn net_mode_reply() {
+        assert!(check_net_mode("eth1 mode poll\n", "eth1", "poll").is_ok());
+        assert!(check_net_mode("eth0 mode poll\n", "eth1", "poll").is_err());
         assert!(check_net_mode("eth0 mode napi\n", "eth0", "napi").is_ok());
         assert!(check_net_mode("eth0 mode irq\n", "eth0", "napi").is_err());
         assert!(check_net_mode("net: usage: net mode <iface> irq|napi|poll\n", "eth0", "irq").is_err());
@@ -277,11 +408,18 @@ mod tests {
         // 1000 sent + 2 ARP replies; 950 received: 900 delivered, 48 dropped, 2 ARP.
         let after = snap(1050, 50, Some(10), 950, 64);
         let a = account(&before, &after, 1000, 64, 2).unwrap();
-        assert_eq!((a.rx_packets, a.delivered, a.rx_dropped, a.rx_missed), (950, 900, 48, 10));
+        assert_eq!((a.rx_packets, a.delivered, a.rx_dropped, a.rx_missed), (950, 900, 48, Some(10)));
         assert_eq!((a.answered_otherwise, a.lost_before_nic), (2, 42));
         // Without rx_missed on either side it counts as 0.
         let a = account(&snap(0, 0, None, 0, 64), &snap(10, 0, None, 10, 64), 10, 64, 0).unwrap();
-        assert_eq!((a.rx_missed, a.answered_otherwise, a.lost_before_nic), (0, 0, 0));
+        assert_eq!((a.rx_missed, a.answered_otherwise, a.lost_before_nic), (None, 0, 0));
+        // The virtio-net has no rx_missed: its frames lost before the NIC are
+        // all of sent − Δrx_packets.
+        let a = account(&snap(0, 0, None, 0, 64), &snap(90, 5, None, 85, 64), 100, 64, 0).unwrap();
+        assert_eq!((a.rx_missed, a.delivered, a.rx_dropped, a.lost_before_nic), (None, 85, 5, 10));
+        // A counter that appears or disappears between the readings is an error.
+        let e = account(&snap(0, 0, None, 0, 64), &snap(10, 0, Some(1), 10, 64), 10, 64, 0).unwrap_err().to_string();
+        assert!(e.contains("rx_missed"), "{e}");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! Writing a TCP from raw frames would test the test; smoltcp is a complete,
 //! independent implementation (retransmission, windows, MSS), so a failure
 //! here points at the guest. The interface uses the peer's addresses
-//! (192.0.2.1, 02:00:00:00:00:01) and resolves the guest with its own ARP;
-//! the peer still answers the guest's ARP requests before frames reach it.
+//! (192.0.2.1 and the MAC of the peer's wire, see [`super::Nic`]), connects to
+//! the peer's guest address and resolves it with its own ARP; the peer still
+//! answers the guest's ARP requests before frames reach it. smoltcp drops
+//! frames not addressed to its MAC, so a guest that addresses the other
+//! wire's station is caught here.
 
 use super::peer::Peer;
-use super::GUEST_IP;
 use crate::e2e::parse::fnv1a64;
 use anyhow::{anyhow, bail, Result};
 use smoltcp::iface::{Config, Interface, SocketSet};
@@ -129,7 +131,7 @@ pub fn tcp_echo(peer: &mut Peer, port: u16, data: &[u8], opts: &TcpOptions) -> R
     let deadline = started + opts.deadline;
     let mut config = Config::new(EthernetAddress(peer.mac().0).into());
     config.random_seed = opts.seed;
-    let peer_ip = peer.ip();
+    let (peer_ip, guest_ip) = (peer.ip(), peer.guest_ip());
     let mut dev = PeerDevice { peer, rx: VecDeque::new(), error: None, frames_out: 0 };
     let mut iface = Interface::new(config, &mut dev, SmolInstant::now());
     iface.update_ip_addrs(|addrs| {
@@ -143,7 +145,7 @@ pub fn tcp_echo(peer: &mut Peer, port: u16, data: &[u8], opts: &TcpOptions) -> R
     let local_port = 49152 + (opts.seed % 16000) as u16;
     sockets
         .get_mut::<tcp::Socket>(handle)
-        .connect(iface.context(), (IpAddress::Ipv4(GUEST_IP), port), local_port)
+        .connect(iface.context(), (IpAddress::Ipv4(guest_ip), port), local_port)
         .map_err(|e| anyhow!("smoltcp refused to connect: {e}"))?;
 
     let mut sent = 0usize;
@@ -221,7 +223,7 @@ pub fn tcp_echo(peer: &mut Peer, port: u16, data: &[u8], opts: &TcpOptions) -> R
             }
         } else if s.state() == tcp::State::Closed {
             bail!(
-                "the connection to {GUEST_IP}:{port} closed before the echo completed (reset or refused; {})",
+                "the connection to {guest_ip}:{port} closed before the echo completed (reset or refused; {})",
                 state(s.state(), sent, received)
             );
         }
