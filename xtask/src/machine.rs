@@ -18,6 +18,11 @@
 //! has to walk secondary buses; `qboot` swaps SeaBIOS for qboot, which assigns
 //! no BARs, so the kernel has to.
 //!
+//! A machine may also fail I/O on purpose: [`Machine::inject_errors`] puts
+//! QEMU's `blkdebug` driver between a scratch disk's device and its image, so
+//! reads (or writes) touching chosen sectors complete with an error the guest
+//! sees (`rerror=report`/`werror=report`: reported, the VM keeps running).
+//!
 //! [`QemuExit`] decodes QEMU's exit status per docs/testing.md: 0 is ACPI
 //! poweroff, 33 and 35 are the kernel's `isa-debug-exit` success and failure.
 
@@ -34,6 +39,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Size of each scratch disk image (created sparse).
 pub const IMAGE_SIZE: u64 = 64 << 20;
+/// The sector size of the scratch disks (QEMU's default logical block size).
+pub const SECTOR_SIZE: u64 = 512;
+/// The drive id (and image stem) of the virtio-blk disk, `vda` in the guest.
+pub const VBLK_DISK: &str = "vblk0";
 /// `-cpu` under KVM: the host's CPU, minus the one MSR nested KVM cannot set.
 pub const KVM_CPU: &str = "host,-arch-capabilities";
 
@@ -124,6 +133,71 @@ const DISKS: &[Disk] = &[
     Disk { id: "nvme0", device: "nvme,serial=ioxide-nvme0,drive=nvme0" },
 ];
 
+/// Which requests an [`InjectError`] rule fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultIo {
+    Read,
+    Write,
+}
+
+/// One blkdebug `[inject-error]` rule: every request of kind `io` that covers
+/// `sector` completes with `errno`, for as long as QEMU runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InjectError {
+    pub io: FaultIo,
+    pub sector: u64,
+    pub errno: u32,
+}
+
+impl InjectError {
+    /// EIO, the error a failing medium reports (the guest sees
+    /// `VIRTIO_BLK_S_IOERR`).
+    pub const EIO: u32 = 5;
+
+    /// Reads covering `sector` fail with EIO.
+    pub fn read_eio(sector: u64) -> Self {
+        Self { io: FaultIo::Read, sector, errno: Self::EIO }
+    }
+
+    /// Writes covering `sector` fail with EIO.
+    pub fn write_eio(sector: u64) -> Self {
+        Self { io: FaultIo::Write, sector, errno: Self::EIO }
+    }
+}
+
+/// The blkdebug configuration file for `rules` (QEMU's docs/blkdebug.txt,
+/// checked against QEMU 7.2).
+///
+/// A rule only takes effect once its `event` has fired on the blkdebug node:
+/// the `raw` format driver above it fires `read_aio` before every read and
+/// `write_aio` before every write, so the first matching request already
+/// fails. `iotype` keeps a read rule from failing writes to the same sector
+/// (without it every request type covering the sector fails once the rule is
+/// active). `once = "off"` keeps the rule for the whole run.
+pub fn blkdebug_config(rules: &[InjectError]) -> String {
+    let mut text = String::new();
+    for r in rules {
+        let (event, iotype) = match r.io {
+            FaultIo::Read => ("read_aio", "read"),
+            FaultIo::Write => ("write_aio", "write"),
+        };
+        let lines = [
+            "[inject-error]".to_string(),
+            format!("event = \"{event}\""),
+            format!("iotype = \"{iotype}\""),
+            format!("errno = \"{}\"", r.errno),
+            format!("sector = \"{}\"", r.sector),
+            "once = \"off\"".to_string(),
+        ];
+        for line in lines {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    text
+}
+
 /// A NIC on a loopback dgram netdev: QEMU binds `base + port_offset` and sends to
 /// `base + port_offset + 1`, where a host-side peer may listen.
 struct Nic {
@@ -158,6 +232,8 @@ pub struct Machine {
     /// The firmware image of a profile that needs one, when a unit test chose it
     /// (otherwise it is looked up in QEMU's data directories).
     bios: Option<PathBuf>,
+    /// Errors injected into scratch disks, by drive id (see [`Self::inject_errors`]).
+    faults: Vec<(String, Vec<InjectError>)>,
 }
 
 impl Machine {
@@ -177,6 +253,7 @@ impl Machine {
             scratch: kernel_build::scratch_root().join("run"),
             qmp_socket: None,
             bios: None,
+            faults: Vec::new(),
         }
     }
 
@@ -207,6 +284,18 @@ impl Machine {
     /// (`-qmp unix:<path>,server=on,wait=off`: QEMU does not wait for a client).
     pub fn qmp_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.qmp_socket = Some(path.into());
+        self
+    }
+
+    /// Makes I/O to the scratch disk `disk` (a drive id such as [`VBLK_DISK`])
+    /// fail as `rules` say, through QEMU's blkdebug driver; [`Self::prepare`]
+    /// writes its configuration next to the image. Replaces earlier rules for
+    /// that disk; no rules means a plain disk again.
+    pub fn inject_errors(mut self, disk: &str, rules: &[InjectError]) -> Self {
+        self.faults.retain(|(id, _)| id != disk);
+        if !rules.is_empty() {
+            self.faults.push((disk.to_string(), rules.to_vec()));
+        }
         self
     }
 
@@ -244,6 +333,42 @@ impl Machine {
         self.scratch.join(format!("{}.img", disk.id))
     }
 
+    /// Path of the image behind drive `id` (e.g. [`VBLK_DISK`]): tests write
+    /// it before boot and read it back after QEMU exits.
+    pub fn disk_image(&self, id: &str) -> Result<PathBuf> {
+        match DISKS.iter().find(|d| d.id == id) {
+            Some(disk) => Ok(self.image(disk)),
+            None => bail!("no scratch disk {id:?} (disks: {:?})", DISKS.iter().map(|d| d.id).collect::<Vec<_>>()),
+        }
+    }
+
+    /// The blkdebug rules of drive `id`, if any.
+    fn faults_of(&self, id: &str) -> Option<&[InjectError]> {
+        self.faults.iter().find(|(d, _)| d == id).map(|(_, r)| r.as_slice())
+    }
+
+    /// Path of drive `id`'s blkdebug configuration.
+    fn blkdebug_path(&self, id: &str) -> PathBuf {
+        self.scratch.join(format!("{id}-blkdebug.conf"))
+    }
+
+    /// The `-drive` value of a scratch disk: a raw image, or, with injected
+    /// errors, `raw` over `blkdebug` over the image file (the `raw` layer is
+    /// what fires the events blkdebug's rules wait for: blkdebug as the
+    /// top-level driver injects nothing).
+    fn drive_arg(&self, disk: &Disk) -> Result<String> {
+        let file = qemu_escape(utf8(&self.image(disk))?);
+        if self.faults_of(disk.id).is_none() {
+            return Ok(format!("if=none,id={},file={file},format=raw", disk.id));
+        }
+        let config = qemu_escape(utf8(&self.blkdebug_path(disk.id))?);
+        Ok(format!(
+            "if=none,id={},format=raw,file.driver=blkdebug,file.config={config},\
+             file.image.driver=file,file.image.filename={file},rerror=report,werror=report",
+            disk.id
+        ))
+    }
+
     /// QEMU's arguments (without the program name).
     pub fn args(&self) -> Result<Vec<String>> {
         let mut a: Vec<String> = Vec::new();
@@ -265,9 +390,11 @@ impl Machine {
         push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         push(&["-device", "edu"]);
 
+        for (id, _) in &self.faults {
+            self.disk_image(id)?;
+        }
         for disk in DISKS {
-            let file = qemu_escape(utf8(&self.image(disk))?);
-            let drive = format!("if=none,id={},file={file},format=raw", disk.id);
+            let drive = self.drive_arg(disk)?;
             push(&["-drive", &drive, "-device", disk.device]);
         }
 
@@ -341,10 +468,15 @@ impl Machine {
         Ok(words.join(" "))
     }
 
-    /// Creates the scratch directory and any missing disk image (sparse,
-    /// [`IMAGE_SIZE`]). Existing images are kept: `run`'s disks persist.
+    /// Creates the scratch directory, any missing disk image (sparse,
+    /// [`IMAGE_SIZE`]) and the blkdebug configurations of disks with injected
+    /// errors. Existing images are kept: `run`'s disks persist.
     pub fn prepare(&self) -> Result<()> {
         fs::create_dir_all(&self.scratch).with_context(|| format!("creating {}", self.scratch.display()))?;
+        for (id, rules) in &self.faults {
+            let path = self.blkdebug_path(id);
+            fs::write(&path, blkdebug_config(rules)).with_context(|| format!("writing {}", path.display()))?;
+        }
         for disk in DISKS {
             let path = self.image(disk);
             match OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -488,6 +620,13 @@ impl IsolatedMachine {
             .net_port_base(ports.base());
         machine.prepare()?;
         Ok(Self { machine, _scratch: scratch, ports: Some(ports) })
+    }
+
+    /// Makes I/O to `disk` fail per `rules` (see [`Machine::inject_errors`])
+    /// and writes the blkdebug configuration into the scratch directory.
+    pub fn inject_errors(&mut self, disk: &str, rules: &[InjectError]) -> Result<()> {
+        self.machine = self.machine.clone().inject_errors(disk, rules);
+        self.machine.prepare()
     }
 
     /// Closes the probe sockets so QEMU can bind the ports.
@@ -780,6 +919,52 @@ mod tests {
         for c in [0, 33, 35, 7] {
             assert_eq!(QemuExit::from_code(Some(c)).code(), Some(c));
         }
+    }
+
+    #[test]
+    fn blkdebug_rules_render_as_qemu_config() {
+        let text = blkdebug_config(&[InjectError::read_eio(40_000), InjectError::write_eio(7)]);
+        assert_eq!(
+            text,
+            "[inject-error]\nevent = \"read_aio\"\niotype = \"read\"\nerrno = \"5\"\nsector = \"40000\"\nonce = \"off\"\n\n\
+             [inject-error]\nevent = \"write_aio\"\niotype = \"write\"\nerrno = \"5\"\nsector = \"7\"\nonce = \"off\"\n\n"
+        );
+        assert_eq!(blkdebug_config(&[]), "");
+    }
+
+    #[test]
+    fn injected_errors_put_blkdebug_under_the_raw_format() {
+        let m = standard().scratch_dir("/s,x").inject_errors(VBLK_DISK, &[InjectError::read_eio(40_000)]);
+        let args = m.args().unwrap();
+        let drives = values(&args, "-drive");
+        assert_eq!(
+            drives,
+            [
+                "if=none,id=vblk0,format=raw,file.driver=blkdebug,file.config=/s,,x/vblk0-blkdebug.conf,\
+                 file.image.driver=file,file.image.filename=/s,,x/vblk0.img,rerror=report,werror=report",
+                "if=none,id=nvme0,file=/s,,x/nvme0.img,format=raw",
+            ]
+        );
+        // The devices do not change: only the drive behind vblk0 does.
+        assert_eq!(values(&args, "-device"), values(&standard().args().unwrap(), "-device"));
+        // No rules: the plain machine again.
+        let plain = m.clone().inject_errors(VBLK_DISK, &[]);
+        assert_eq!(plain.args().unwrap(), standard().scratch_dir("/s,x").args().unwrap());
+        // An unknown disk is an error, not a silently plain machine.
+        let e = standard().inject_errors("vblk9", &[InjectError::read_eio(0)]).args().unwrap_err().to_string();
+        assert!(e.contains("no scratch disk \"vblk9\""), "{e}");
+        assert_eq!(standard().disk_image(VBLK_DISK).unwrap(), Path::new("/s/vblk0.img"));
+    }
+
+    #[test]
+    fn prepare_writes_the_blkdebug_config() {
+        let dir = ScratchDir::temporary("unit-blkdebug").unwrap();
+        let rules = [InjectError::read_eio(123)];
+        let m = standard().scratch_dir(dir.path()).inject_errors(VBLK_DISK, &rules);
+        m.prepare().unwrap();
+        let conf = fs::read_to_string(dir.path().join("vblk0-blkdebug.conf")).unwrap();
+        assert_eq!(conf, blkdebug_config(&rules));
+        assert_eq!(fs::metadata(m.disk_image(VBLK_DISK).unwrap()).unwrap().len(), IMAGE_SIZE);
     }
 
     #[test]

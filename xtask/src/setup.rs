@@ -1,9 +1,11 @@
 //! `cargo xtask setup`: make sure the host has what building and booting need.
 //!
-//! Two things: QEMU (Debian package `qemu-system-x86`, version 7.2 or newer for
-//! `-netdev dgram`) and the Rust target `x86_64-unknown-none`. Both checks are
-//! cheap, so `run`, `test` and `bench` call [`ensure`] first; when nothing is
-//! missing it prints a single line. Installing is idempotent and says what it runs.
+//! Three things: QEMU (Debian package `qemu-system-x86`, version 7.2 or newer for
+//! `-netdev dgram`), the Rust target `x86_64-unknown-none`, and the partitioning
+//! tools the block e2e tests write disk images with (`sfdisk` from Debian's
+//! `fdisk`, `sgdisk` from `gdisk`). The checks are cheap, so `run`, `test` and
+//! `bench` call [`ensure`] first; when nothing is missing it prints a single
+//! line. Installing is idempotent and says what it runs.
 
 use crate::kernel_build::{workspace_root, KERNEL_TARGET};
 use crate::settings::{Settings, DEFAULT_QEMU};
@@ -15,6 +17,10 @@ use std::process::Command;
 const QEMU_PACKAGE: &str = "qemu-system-x86";
 /// `-netdev dgram` appeared in QEMU 7.2.
 const MIN_QEMU: (u32, u32) = (7, 2);
+/// Host programs the e2e tests run, and the Debian package providing each.
+pub const HOST_TOOLS: &[(&str, &str)] = &[("sfdisk", "fdisk"), ("sgdisk", "gdisk")];
+/// Where Debian puts administration programs, which a non-root `PATH` may lack.
+const SBIN_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/local/sbin"];
 
 /// How much [`ensure`] says when nothing needs doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,9 +47,14 @@ pub fn ensure(verbosity: Verbosity) -> Result<()> {
     ensure_target(&say)?;
     say(format!("rust target {KERNEL_TARGET}: installed"));
 
+    ensure_host_tools(&say)?;
+
+    let tools = HOST_TOOLS.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ");
     match verbosity {
         Verbosity::Verbose => eprintln!("setup: ok"),
-        Verbosity::Quiet => eprintln!("setup: {} {version}, target {KERNEL_TARGET}: ok", display_name(&settings.qemu)),
+        Verbosity::Quiet => {
+            eprintln!("setup: {} {version}, target {KERNEL_TARGET}, {tools}: ok", display_name(&settings.qemu))
+        }
     }
     Ok(())
 }
@@ -68,6 +79,35 @@ fn ensure_qemu(qemu: &str, say: &dyn Fn(String)) -> Result<PathBuf> {
         find_program(qemu).with_context(|| format!("{qemu} still not on PATH after installing {QEMU_PACKAGE}"))?;
     say(format!("installed {QEMU_PACKAGE}"));
     Ok(path)
+}
+
+/// Installs the Debian packages of any missing [`HOST_TOOLS`] (one
+/// `apt-get install` for all of them).
+fn ensure_host_tools(say: &dyn Fn(String)) -> Result<()> {
+    let missing: Vec<&(&str, &str)> = HOST_TOOLS.iter().filter(|(p, _)| find_tool(p).is_none()).collect();
+    if !missing.is_empty() {
+        let packages: Vec<&str> = missing.iter().map(|(_, pkg)| *pkg).collect();
+        for (program, package) in &missing {
+            eprintln!("setup: {program} not found; installing Debian package {package}");
+        }
+        run_privileged(&["apt-get", "update"])?;
+        let mut install = vec!["apt-get", "install", "-y"];
+        install.extend(&packages);
+        run_privileged(&install)?;
+        say(format!("installed {}", packages.join(", ")));
+    }
+    for (program, package) in HOST_TOOLS {
+        let path =
+            find_tool(program).with_context(|| format!("{program} still not found after installing {package}"))?;
+        say(format!("{program}: {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Finds a host tool on `PATH` or in the sbin directories (Debian installs
+/// `sfdisk` and `sgdisk` there, and a non-root `PATH` may not include them).
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    find_program(name).or_else(|| SBIN_DIRS.iter().map(|d| Path::new(d).join(name)).find(|p| is_executable(p)))
 }
 
 /// Runs QEMU's `--version` and checks it is new enough.
@@ -221,5 +261,12 @@ mod tests {
         assert!(find_program("/bin/sh").is_some());
         assert!(find_program("ioxide-no-such-program").is_none());
         assert_eq!(display_name("/opt/q/qemu-system-x86_64"), "qemu-system-x86_64");
+        assert!(find_tool("sh").is_some());
+        assert!(find_tool("ioxide-no-such-program").is_none());
+    }
+
+    #[test]
+    fn host_tools_name_their_debian_packages() {
+        assert_eq!(HOST_TOOLS, &[("sfdisk", "fdisk"), ("sgdisk", "gdisk")]);
     }
 }

@@ -23,6 +23,7 @@
 //! instead (the load comes from outside the guest), reading the kernel's
 //! counters from the shell, and draws its plot with [`plot`].
 
+pub mod blk;
 pub mod irq;
 pub mod net;
 pub mod plot;
@@ -47,8 +48,10 @@ pub const JSON_PREFIX: &str = "bench-json: ";
 pub enum Bench {
     /// Interrupt latency: LAPIC-timer handler entry vs. its TSC deadline, and a self-IPI round trip.
     Irq(irq::IrqArgs),
-    /// eth0 from the host: UDP echo RTT and windowed throughput, and the receive-livelock sweep (irq vs napi).
+    /// eth0 (e1000) and eth1 (virtio-net) from the host: echo RTT and throughput, the receive-livelock sweep.
     Net(net::NetArgs),
+    /// Block devices (vda, ram0): 4 KiB random read at qd 1 and 32, 1 MiB sequential read and write.
+    Blk(blk::BlkArgs),
 }
 
 /// `cargo xtask bench <bench>`: setup, kernel build, then the bench's runs.
@@ -62,6 +65,7 @@ pub fn run(bench: &Bench) -> Result<()> {
     match bench {
         Bench::Irq(args) => irq::run(args, &settings),
         Bench::Net(args) => net::run(args, &settings),
+        Bench::Blk(args) => blk::run(args, &settings),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Line charts as PNG files, with no font on the system needed.
+//! Line and bar charts as PNG files, with no font on the system needed.
 //!
 //! plotters draws the chart into an RGB buffer (its bitmap backend, no
 //! font-kit/fontconfig); [`Font8x8Backend`] wraps that backend and draws every
@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context, Result};
 use font8x8::legacy::BASIC_LEGACY;
 use plotters::prelude::*;
 use plotters_backend::{
-    text_anchor::{HPos, VPos},
+    text_anchor::{HPos, Pos, VPos},
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind,
 };
 use std::fs::File;
@@ -276,13 +276,123 @@ pub fn render_rgb(chart: &Chart, size: (u32, u32)) -> Result<Vec<u8>> {
 
 /// Renders `chart` to a PNG file of `size` pixels.
 pub fn write_png(chart: &Chart, size: (u32, u32), path: &Path) -> Result<()> {
-    let rgb = render_rgb(chart, size)?;
+    encode_png(&render_rgb(chart, size)?, size, path)
+}
+
+/// One series of a [`BarChart`]: a value per category.
+#[derive(Clone, Debug)]
+pub struct BarSeries {
+    pub label: String,
+    pub values: Vec<f64>,
+    pub color: RGBColor,
+}
+
+/// Grouped bars: one group per category, one bar per series in each group,
+/// each bar labelled with its value.
+#[derive(Clone, Debug)]
+pub struct BarChart {
+    pub title: String,
+    pub y_label: String,
+    pub categories: Vec<String>,
+    pub series: Vec<BarSeries>,
+}
+
+/// The value printed above a bar: no decimals from 100 up, two below.
+fn bar_value_label(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Renders `charts` side by side into one RGB buffer of `size` pixels.
+pub fn render_bars_rgb(charts: &[BarChart], size: (u32, u32)) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let backend = Font8x8Backend::new(BitMapBackend::with_buffer(&mut buf, size));
+        let root = backend.into_drawing_area();
+        let plot_err = |e: &dyn std::fmt::Display| anyhow!("plotting: {e}");
+        root.fill(&WHITE).map_err(|e| plot_err(&e))?;
+        let panels = root.split_evenly((1, charts.len().max(1)));
+        for (chart, area) in charts.iter().zip(&panels) {
+            let groups = chart.categories.len().max(1);
+            // Headroom above the tallest bar for its label and the legend.
+            let y_max = 1.25 * axis_max(chart.series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0, f64::max));
+            let mut c = ChartBuilder::on(area)
+                .caption(&chart.title, ("sans-serif", 10))
+                .margin(20)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0.0..groups as f64, 0.0..y_max)
+                .map_err(|e| plot_err(&e))?;
+            c.configure_mesh()
+                .disable_x_mesh()
+                .light_line_style(WHITE)
+                .x_labels(0)
+                .y_desc(chart.y_label.as_str())
+                .label_style(("sans-serif", 10))
+                .axis_desc_style(("sans-serif", 10))
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .draw()
+                .map_err(|e| plot_err(&e))?;
+            // Each group spans one x unit: bars fill its middle 80 %.
+            let width = 0.8 / chart.series.len().max(1) as f64;
+            for (k, s) in chart.series.iter().enumerate() {
+                let color = s.color;
+                let x0 = |i: usize| i as f64 + 0.1 + k as f64 * width;
+                let bars =
+                    s.values.iter().enumerate().map(|(i, &v)| {
+                        Rectangle::new([(x0(i), 0.0), (x0(i) + width * 0.9, v.max(0.0))], color.filled())
+                    });
+                c.draw_series(bars)
+                    .map_err(|e| plot_err(&e))?
+                    .label(s.label.as_str())
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], color.filled()));
+                let above = TextStyle::from(("sans-serif", 10).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+                let labels =
+                    s.values.iter().enumerate().map(|(i, &v)| {
+                        Text::new(bar_value_label(v), (x0(i) + width * 0.45, v.max(0.0)), above.clone())
+                    });
+                c.draw_series(labels).map_err(|e| plot_err(&e))?;
+            }
+            // Category names under the axis, centred on their groups.
+            let below = TextStyle::from(("sans-serif", 10).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+            for (i, name) in chart.categories.iter().enumerate() {
+                let (x, y) = c.backend_coord(&(i as f64 + 0.5, 0.0));
+                area.draw(&Text::new(
+                    name.as_str(),
+                    (x - area.get_base_pixel().0, y + 8 - area.get_base_pixel().1),
+                    below.clone(),
+                ))
+                .map_err(|e| plot_err(&e))?;
+            }
+            c.configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 10))
+                .draw()
+                .map_err(|e| plot_err(&e))?;
+        }
+        root.present().map_err(|e| plot_err(&e))?;
+    }
+    Ok(buf)
+}
+
+/// Renders `charts` side by side to a PNG file of `size` pixels.
+pub fn write_bars_png(charts: &[BarChart], size: (u32, u32), path: &Path) -> Result<()> {
+    encode_png(&render_bars_rgb(charts, size)?, size, path)
+}
+
+/// Encodes an RGB buffer of `size` pixels as a PNG file.
+fn encode_png(rgb: &[u8], size: (u32, u32), path: &Path) -> Result<()> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut encoder = png::Encoder::new(BufWriter::new(file), size.0, size.1);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().with_context(|| format!("writing {}", path.display()))?;
-    writer.write_image_data(&rgb).with_context(|| format!("writing {}", path.display()))?;
+    writer.write_image_data(rgb).with_context(|| format!("writing {}", path.display()))?;
     writer.finish().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
@@ -349,5 +459,39 @@ mod tests {
         // Nothing to plot still renders.
         let empty = Chart { series: vec![], diagonal: false, ..chart };
         assert!(render_rgb(&empty, (200, 150)).is_ok());
+    }
+
+    #[test]
+    fn bar_charts_render_side_by_side() {
+        let chart = |title: &str, scale: f64| BarChart {
+            title: title.into(),
+            y_label: "IOPS".into(),
+            categories: vec!["qd 1".into(), "qd 32".into()],
+            series: vec![
+                BarSeries { label: "vda".into(), values: vec![1000.0 * scale, 4000.0 * scale], color: PALETTE[1] },
+                BarSeries { label: "ram0".into(), values: vec![9000.0 * scale, 12.5 * scale], color: PALETTE[2] },
+            ],
+        };
+        let size = (800, 400);
+        let rgb = render_bars_rgb(&[chart("left", 1.0), chart("right", 0.5)], size).unwrap();
+        let px = |x: usize, y: usize| {
+            let i = (y * size.0 as usize + x) * 3;
+            [rgb[i], rgb[i + 1], rgb[i + 2]]
+        };
+        // Both colours appear in both halves.
+        for c in [PALETTE[1], PALETTE[2]] {
+            let half = |xs: std::ops::Range<usize>| {
+                xs.clone().any(|x| (0..size.1 as usize).any(|y| px(x, y) == [c.0, c.1, c.2]))
+            };
+            assert!(half(0..400) && half(400..800), "{c:?} missing in a panel");
+        }
+        assert_eq!(bar_value_label(12.5), "12.50");
+        assert_eq!(bar_value_label(4000.4), "4000");
+        let dir = crate::machine::ScratchDir::temporary("unit-bars").unwrap();
+        let path = dir.path().join("bars.png");
+        write_bars_png(&[chart("only", 1.0)], size, &path).unwrap();
+        let decoder = png::Decoder::new(std::io::BufReader::new(File::open(&path).unwrap()));
+        assert_eq!(decoder.read_info().unwrap().info().width, size.0);
+        assert!(render_bars_rgb(&[], (100, 100)).is_ok());
     }
 }

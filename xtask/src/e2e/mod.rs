@@ -2,16 +2,19 @@
 //!
 //! [`session`] is the `expect`-style driver for one QEMU; [`tests`] holds the
 //! registry and [`parse`] the parsers of the `/proc`-style replies; [`net`]
-//! holds the network tests, which talk to the guest's e1000 from the host. [`run`]
+//! holds the network tests, which talk to the guest's e1000 from the host;
+//! [`blk`] the block tests, which prepare and read back the disk image. [`run`]
 //! starts the tests at most two at a time (CI has two cores and each QEMU gets
 //! its own images and ports), prints one line per test as it finishes, and
 //! tallies the results.
 
+pub mod blk;
 pub mod net;
 pub mod parse;
 pub mod pci;
 pub mod session;
 pub mod tests;
+pub mod virtio;
 
 use crate::test::summary::LevelResult;
 use std::io::Write;

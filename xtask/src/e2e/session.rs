@@ -91,7 +91,14 @@ impl Session {
 
     /// Like [`Self::boot`], with `options`.
     pub fn boot_with(profile: Profile, cmdline: &str, options: SessionOptions) -> Result<Self> {
-        let mut isolated = IsolatedMachine::new(profile, cmdline, "session")?;
+        Self::boot_isolated(IsolatedMachine::new(profile, cmdline, "session")?, options)
+    }
+
+    /// Boots a machine the caller has configured and prepared: a test that
+    /// writes a disk image before boot, or injects disk errors, starts here.
+    /// The images stay until the session is dropped
+    /// ([`Machine::disk_image`] on [`Self::machine`] finds them).
+    pub fn boot_isolated(mut isolated: IsolatedMachine, options: SessionOptions) -> Result<Self> {
         let qmp_dir = match options.qmp {
             true => Some(ScratchDir::temporary_in(&machine::qmp_dir(), QMP_DIR_LABEL)?),
             false => None,

@@ -7,12 +7,14 @@
 //! shell's replies are separate pure functions so their logic is unit-tested
 //! without QEMU.
 
+use super::blk;
 use super::net;
 use super::parse::{self, PCI_DUMP_END};
 use super::pci;
 use super::session::{
     reply_text, require, strip_echo, tail_lines, Session, SessionOptions, COMMAND_TIMEOUT, TAIL_LINES,
 };
+use super::virtio;
 use crate::machine::{IsolatedMachine, Profile, QemuExit};
 use crate::qmp::QmpPciFunction;
 use crate::run::{self, Console, PROMPT};
@@ -53,13 +55,29 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ("pci_enumeration_matches_qmp_standard", pci_enumeration_matches_qmp_standard),
     ("pci_enumeration_matches_qmp_bridges", pci_enumeration_matches_qmp_bridges),
     ("pci_enumeration_matches_qmp_qboot", pci_enumeration_matches_qmp_qboot),
+    ("blk_host_pattern_checksum", blk::blk_host_pattern_checksum),
+    ("blk_kernel_write_survives_poweroff", blk::blk_kernel_write_survives_poweroff),
+    ("blk_stress_10k_matches_host_model", blk::blk_stress_10k_matches_host_model),
+    ("blk_errors_are_errors", blk::blk_errors_are_errors),
+    ("blk_partitions_mbr", blk::blk_partitions_mbr),
+    ("blk_partitions_gpt", blk::blk_partitions_gpt),
+    ("blk_ramdisk_and_schedulers", blk::blk_ramdisk_and_schedulers),
+    ("bcache_write_back_reaches_disk", blk::bcache_write_back_reaches_disk),
+    ("virtio_intx_fallback_deasserts", virtio::virtio_intx_fallback_deasserts),
     ("net_host_harness_via_slirp", net::net_host_harness_via_slirp),
-    ("net_arp_and_ping", net::net_arp_and_ping),
-    ("net_udp_echo_10k_exact", net::net_udp_echo_10k_exact),
-    ("net_tcp_echo_1mib", net::net_tcp_echo_1mib),
-    ("net_malformed_frames_crash_nothing", net::net_malformed_frames_crash_nothing),
-    ("net_counters_add_up", net::net_counters_add_up),
-    ("net_tx_timeout_recovers", net::net_tx_timeout_recovers),
+    // Every network test once per NIC: eth0 (e1000) and eth1 (virtio-net).
+    ("net_arp_and_ping_e1000", || net::net_arp_and_ping(&net::E1000)),
+    ("net_arp_and_ping_virtio", || net::net_arp_and_ping(&net::VIRTIO)),
+    ("net_udp_echo_10k_exact_e1000", || net::net_udp_echo_10k_exact(&net::E1000)),
+    ("net_udp_echo_10k_exact_virtio", || net::net_udp_echo_10k_exact(&net::VIRTIO)),
+    ("net_tcp_echo_1mib_e1000", || net::net_tcp_echo_1mib(&net::E1000)),
+    ("net_tcp_echo_1mib_virtio", || net::net_tcp_echo_1mib(&net::VIRTIO)),
+    ("net_malformed_frames_crash_nothing_e1000", || net::net_malformed_frames_crash_nothing(&net::E1000)),
+    ("net_malformed_frames_crash_nothing_virtio", || net::net_malformed_frames_crash_nothing(&net::VIRTIO)),
+    ("net_counters_add_up_e1000", || net::net_counters_add_up(&net::E1000)),
+    ("net_counters_add_up_virtio", || net::net_counters_add_up(&net::VIRTIO)),
+    ("net_tx_timeout_recovers_e1000", || net::net_tx_timeout_recovers(&net::E1000)),
+    ("net_tx_timeout_recovers_virtio", || net::net_tx_timeout_recovers(&net::VIRTIO)),
 ];
 
 /// The commands `help` must mention.
