@@ -12,7 +12,7 @@
 //!   bio with an adjacent queued one, lets the I/O scheduler (`noop` or
 //!   `deadline`, per disk) choose the order, and hands at most the driver's
 //!   queue depth of requests to it at once.
-//! * The **driver** ([`BlockDriver`]) starts a request and, when the
+//! * The **driver** ([`BlockDevice`]) starts a request and, when the
 //!   device says it is done (usually in an interrupt handler), ends it with
 //!   [`Disk::end_request`]: every bio in it is completed (its callback
 //!   runs), the latency is recorded and the next requests are dispatched.
@@ -77,7 +77,7 @@ impl fmt::Display for IoError {
 pub type EndIo = Box<dyn FnOnce(Result<(), IoError>) + Send>;
 
 /// What a block device driver provides.
-pub trait BlockDriver: Send + Sync {
+pub trait BlockDevice: Send + Sync {
     /// The driver's name for `lsblk`.
     fn driver_name(&self) -> &'static str;
     /// Size in 512-byte sectors.
@@ -107,7 +107,7 @@ pub trait BlockDriver: Send + Sync {
 
 /// A whole disk's queue and driver.
 pub struct Queue {
-    pub driver: Arc<dyn BlockDriver>,
+    pub driver: Arc<dyn BlockDevice>,
     rq: SpinLockIrq<RequestQueue<Page>>,
     /// Requests the driver gave back (device full), retried first.
     requeued: SpinLockIrq<Vec<Request<Page>>>,
@@ -134,7 +134,7 @@ static DISKS: SpinLock<Vec<Arc<Disk>>> = SpinLock::new(Vec::new());
 static NEXT_BIO: AtomicU64 = AtomicU64::new(1);
 
 /// Registers a whole disk, scans it for partitions and returns it.
-pub fn add_disk(name: String, driver: Arc<dyn BlockDriver>) -> Arc<Disk> {
+pub fn add_disk(name: String, driver: Arc<dyn BlockDevice>) -> Arc<Disk> {
     let limits = driver.limits();
     let sched = ::block::sched::by_name::<Page>(driver.default_scheduler())
         .unwrap_or_else(|| ::block::sched::by_name::<Page>("noop").expect("noop exists"));
@@ -200,7 +200,7 @@ impl Disk {
         }
     }
 
-    pub fn driver(self: &Arc<Self>) -> Arc<dyn BlockDriver> {
+    pub fn driver(self: &Arc<Self>) -> Arc<dyn BlockDevice> {
         let (whole, _) = self.whole();
         match &whole.kind {
             Kind::Whole(q) => q.driver.clone(),

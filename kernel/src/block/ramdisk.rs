@@ -5,6 +5,10 @@
 //! scheduler, partitions, the buffer cache — is the same as for a real
 //! disk, which makes it the reference for the block layer's own cost.
 //!
+//! Like Linux's `brd`, pages are allocated on first write: a sector never
+//! written reads as zeros and costs no memory, so a 16 MiB RAM disk costs
+//! nothing at boot.
+//!
 //! Size: `ramdisk=<MiB>` on the command line (default 16, 0 = none).
 
 use alloc::boxed::Box;
@@ -17,14 +21,15 @@ use ::block::request::{Limits, Request};
 use ::block::SECTOR_SIZE;
 use hal::dma::DmaRegion;
 
-use super::{BlockDriver, Disk, Page};
+use super::{BlockDevice, Disk, Page};
 use crate::sync::SpinLock;
 
 const CHUNK: usize = 4096;
 const DEFAULT_MIB: u64 = 16;
 
 pub struct RamDisk {
-    chunks: SpinLock<Vec<Box<[u8; CHUNK]>>>,
+    /// One slot per 4 KiB of the disk; `None` until first written.
+    chunks: SpinLock<Vec<Option<Box<[u8; CHUNK]>>>>,
     sectors: u64,
     requests: AtomicU64,
 }
@@ -37,12 +42,10 @@ pub fn init() {
     let bytes = (mib << 20) as usize;
     let mut chunks = Vec::new();
     if chunks.try_reserve_exact(bytes / CHUNK).is_err() {
-        log::error!("ram0: no memory for {mib} MiB");
+        log::error!("ram0: no memory for the page table of {mib} MiB");
         return;
     }
-    for _ in 0..bytes / CHUNK {
-        chunks.push(Box::new([0u8; CHUNK]));
-    }
+    chunks.resize_with(bytes / CHUNK, || None);
     let dev = Arc::new(RamDisk {
         chunks: SpinLock::new(chunks),
         sectors: (bytes / SECTOR_SIZE) as u64,
@@ -54,24 +57,41 @@ pub fn init() {
 
 impl RamDisk {
     /// Copies one segment between the disk at byte `pos` and `page`.
-    fn copy(&self, chunks: &mut [Box<[u8; CHUNK]>], op: Op, mut pos: usize, page: &Page, offset: usize, len: usize) {
+    fn copy(
+        &self,
+        chunks: &mut [Option<Box<[u8; CHUNK]>>],
+        op: Op,
+        mut pos: usize,
+        page: &Page,
+        offset: usize,
+        len: usize,
+    ) {
+        const ZEROS: [u8; CHUNK] = [0; CHUNK];
         let mut done = 0;
         while done < len {
             let (chunk, within) = (pos / CHUNK, pos % CHUNK);
             let n = (CHUNK - within).min(len - done);
-            let bytes = &mut chunks[chunk][within..within + n];
-            let result = match op {
-                Op::Read => page.write(offset + done, bytes),
-                _ => page.read(offset + done, bytes),
+            let result = match (op, &mut chunks[chunk]) {
+                (Op::Read, Some(data)) => page.write(offset + done, &data[within..within + n]),
+                (Op::Read, None) => page.write(offset + done, &ZEROS[..n]),
+                (_, slot) => {
+                    let data = slot.get_or_insert_with(|| Box::new([0; CHUNK]));
+                    page.read(offset + done, &mut data[within..within + n])
+                }
             };
             debug_assert!(result.is_ok(), "the block layer checked the segment");
             pos += n;
             done += n;
         }
     }
+
+    /// Pages allocated so far.
+    fn resident(&self) -> u64 {
+        self.chunks.lock().iter().filter(|c| c.is_some()).count() as u64
+    }
 }
 
-impl BlockDriver for RamDisk {
+impl BlockDevice for RamDisk {
     fn driver_name(&self) -> &'static str {
         "ramdisk"
     }
@@ -106,6 +126,6 @@ impl BlockDriver for RamDisk {
     }
 
     fn stats(&self) -> Vec<(&'static str, u64)> {
-        alloc::vec![("driver_requests", self.requests.load(Ordering::Relaxed))]
+        alloc::vec![("driver_requests", self.requests.load(Ordering::Relaxed)), ("resident_pages", self.resident())]
     }
 }

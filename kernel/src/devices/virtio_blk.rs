@@ -22,7 +22,7 @@ use spin::Once;
 use virtio::blk::{BlkConfig, BlkError, BlkOp, BlkRequest, Segment, VirtioBlk};
 
 use super::virtio::{self as vpci, VectorUse};
-use crate::block::{self, BlockDriver, Disk, IoError, Page};
+use crate::block::{self, BlockDevice, Disk, IoError, Page};
 use crate::bus::pci::driver::{self, Instance, PciDriver};
 use crate::bus::pci::irq::{IrqKind, PciIrqs};
 use crate::bus::pci::{PciDevice, PciError};
@@ -143,7 +143,7 @@ impl VirtioBlkDev {
     }
 }
 
-impl BlockDriver for VirtioBlkDev {
+impl BlockDevice for VirtioBlkDev {
     fn driver_name(&self) -> &'static str {
         "virtio-blk"
     }
