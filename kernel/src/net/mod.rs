@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod napi;
+pub mod nic;
 pub mod rx;
 pub mod stack;
 
