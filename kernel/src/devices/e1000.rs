@@ -18,14 +18,14 @@ use hal::io::RegisterWindow;
 use hal::irq::IrqReturn;
 use pci::id::PciDeviceId;
 
+use super::Bound;
 use crate::bus::pci::driver::{self, Instance, PciDriver};
-use crate::bus::pci::irq::{IrqKind, PciIrqs};
+use crate::bus::pci::irq::IrqKind;
 use crate::bus::pci::{PciDevice, PciError};
 use crate::dma::KernelDma;
 use crate::mm::ioremap::IoMem;
 use crate::net::device::{RxMode, TxError};
 use crate::net::nic::{Nic, NicHw};
-use crate::resource::Claim;
 
 const IDS: &[PciDeviceId] = &[PciDeviceId::device(0x8086, 0x100e)];
 static DRIVER: PciDriver = PciDriver { name: "e1000", id_table: IDS, probe, remove: None };
@@ -36,13 +36,6 @@ const NAPI_ITR: u16 = 390;
 
 /// The driver crate's instance as the NIC glue drives it.
 pub struct E1000Hw(E1000<IoMem, KernelDma>);
-
-/// What probe leaves bound to the PCI function.
-struct Bound {
-    _nic: Arc<Nic<E1000Hw>>,
-    _irqs: PciIrqs,
-    _bar: Claim,
-}
 
 pub fn register() {
     driver::register(&DRIVER);
@@ -60,7 +53,7 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
         weak.upgrade().map_or(IrqReturn::NotMine, |nic| nic.interrupt(i))
     })?;
     nic.attach();
-    Ok(alloc::boxed::Box::new(Bound { _nic: nic, _irqs: irqs, _bar: claim }))
+    Ok(alloc::boxed::Box::new(Bound { dev: nic, irqs, bar: claim }))
 }
 
 impl NicHw for E1000Hw {

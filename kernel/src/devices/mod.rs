@@ -8,6 +8,16 @@ pub mod virtio;
 pub mod virtio_blk;
 pub mod virtio_net;
 
+/// What a PCI probe leaves bound to its function: the driver's state, its
+/// interrupt vectors and its BAR claim — dropped together on unbind.
+/// Nothing reads the fields: holding them is the point.
+#[allow(dead_code)]
+pub struct Bound<T> {
+    pub dev: T,
+    pub irqs: crate::bus::pci::irq::PciIrqs,
+    pub bar: crate::resource::Claim,
+}
+
 /// Registers every driver with its bus.
 pub fn init() {
     edu::register();

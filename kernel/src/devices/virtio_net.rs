@@ -23,14 +23,14 @@ use spin::Once;
 use virtio::net::{NetConfig, NetTxError, VirtioNet};
 
 use super::virtio::{self as vpci, VectorUse};
+use super::Bound;
 use crate::bus::pci::driver::{self, Instance, PciDriver};
-use crate::bus::pci::irq::{IrqKind, PciIrqs};
+use crate::bus::pci::irq::IrqKind;
 use crate::bus::pci::{PciDevice, PciError};
 use crate::dma::KernelDma;
 use crate::mm::ioremap::IoMem;
 use crate::net::device::{RxMode, TxError};
 use crate::net::nic::{Nic, NicHw};
-use crate::resource::Claim;
 
 const IDS: &[PciDeviceId] = &[PciDeviceId::device(0x1af4, 0x1041), PciDeviceId::device(0x1af4, 0x1000)];
 static DRIVER: PciDriver = PciDriver { name: "virtio-net", id_table: IDS, probe, remove: None };
@@ -44,13 +44,6 @@ pub struct VirtioNetHw {
     dev: VirtioNet<IoMem, KernelDma>,
     irq_kind: IrqKind,
     irq_count: usize,
-}
-
-/// What probe leaves bound to the PCI function.
-struct Bound {
-    _nic: Arc<Nic<VirtioNetHw>>,
-    _irqs: PciIrqs,
-    _bar: Claim,
 }
 
 pub fn register() {
@@ -73,7 +66,7 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
     let nic = Nic::new(alloc::format!("virtio-net {} ({:?})", pci.bdf(), irqs.kind()), hw);
     slot.call_once(|| Arc::downgrade(&nic));
     nic.attach();
-    Ok(alloc::boxed::Box::new(Bound { _nic: nic, _irqs: irqs, _bar: claim }))
+    Ok(alloc::boxed::Box::new(Bound { dev: nic, irqs, bar: claim }))
 }
 
 impl NicHw for VirtioNetHw {

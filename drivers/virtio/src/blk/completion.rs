@@ -71,20 +71,11 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioBlk<W, A> {
     /// The INTx handler: reads the ISR (acknowledges, de-asserts the line);
     /// zero is someone else's interrupt.
     pub fn handle_intx(&mut self) -> IsrStatus {
-        let isr = self.transport.read_isr();
-        if !isr.is_mine() {
-            self.stats.not_mine += 1;
-            return isr;
-        }
-        self.count_interrupt();
-        if isr.config {
-            self.stats.config_changes += 1;
-        }
-        isr
+        self.irqs.ack_intx(&self.transport)
     }
 
-    /// Counts an interrupt without touching the device (MSI-X).
+    /// Counts an interrupt without touching the device (the MSI-X path).
     pub fn count_interrupt(&self) {
-        self.interrupts.set(self.interrupts.get() + 1);
+        self.irqs.count();
     }
 }

@@ -48,7 +48,6 @@ mod request;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cell::Cell;
 
 use hal::dma::DmaAllocator;
 use hal::RegisterWindow;
@@ -56,7 +55,7 @@ use hal::RegisterWindow;
 use crate::net::{abandon, queue_size};
 use crate::queue::{QueueStats, SplitQueue};
 use crate::regs::{blk, features, ring};
-use crate::transport::Transport;
+use crate::transport::{IrqCounts, Transport};
 pub use crate::vectors::Vectors;
 use crate::{alloc_dma, Error};
 pub use error::BlkError;
@@ -149,7 +148,7 @@ pub struct VirtioBlk<W: RegisterWindow, A: DmaAllocator> {
     free_tags: Vec<u16>,
     max_in_flight: usize,
     stats: BlkStats,
-    interrupts: Cell<u64>,
+    irqs: IrqCounts,
 }
 
 impl<W: RegisterWindow, A: DmaAllocator> VirtioBlk<W, A> {
@@ -218,7 +217,7 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioBlk<W, A> {
             free_tags: (0..max_in_flight as u16).rev().collect(),
             max_in_flight,
             stats: BlkStats::default(),
-            interrupts: Cell::new(0),
+            irqs: IrqCounts::default(),
         })
     }
 
@@ -281,7 +280,9 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioBlk<W, A> {
     pub fn stats(&self) -> BlkStats {
         let io = self.transport.window().stats();
         BlkStats {
-            interrupts: self.interrupts.get(),
+            interrupts: self.irqs.interrupts(),
+            not_mine: self.irqs.not_mine(),
+            config_changes: self.irqs.config_changes(),
             notifies_suppressed: self.queue.stats().notifications_suppressed,
             register_reads: io.reads,
             register_writes: io.writes,

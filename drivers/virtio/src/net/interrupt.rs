@@ -13,22 +13,12 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioNet<W, A> {
     /// ([`crate::transport::isr`]). A zero ISR is someone else's interrupt
     /// (counted in `not_mine`). Never waits, allocates or touches a queue.
     pub fn handle_intx(&mut self) -> IsrStatus {
-        let isr = self.transport.read_isr();
-        if !isr.is_mine() {
-            self.stats.not_mine += 1;
-            return isr;
-        }
-        self.count_interrupt();
-        if isr.config {
-            self.stats.config_changes += 1;
-        }
-        isr
+        self.irqs.ack_intx(&self.transport)
     }
 
-    /// Counts an interrupt without touching the device (the MSI-X path,
-    /// where the vector says what happened and there is no ISR to read).
+    /// Counts an interrupt without touching the device (the MSI-X path).
     pub fn count_interrupt(&self) {
-        self.interrupts.set(self.interrupts.get() + 1);
+        self.irqs.count();
     }
 
     /// Asks for receive interrupts again; `true` if frames are already

@@ -65,7 +65,7 @@ use hal::RegisterWindow;
 
 use crate::queue::{QueueStats, SplitQueue};
 use crate::regs::{features, net};
-use crate::transport::Transport;
+use crate::transport::{IrqCounts, Transport};
 pub use crate::vectors::Vectors;
 use crate::{alloc_dma, Error};
 pub use tx::NetTxError;
@@ -167,7 +167,7 @@ pub struct VirtioNet<W: RegisterWindow, A: DmaAllocator> {
     vectors: Vectors,
     stats: NetStats,
     /// Counted through `&self` by [`VirtioNet::count_interrupt`].
-    interrupts: Cell<u64>,
+    irqs: IrqCounts,
     /// The watchdog's memory of when transmit progress was last seen.
     watch: Cell<watchdog::TxWatch>,
     /// Fault injection: `flush_tx` tells the device nothing.
@@ -248,7 +248,7 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioNet<W, A> {
             scratch: vec![0; BUFFER_SIZE],
             vectors: vectors.clone(),
             stats: NetStats { resets: 1, ..NetStats::default() },
-            interrupts: Cell::new(0),
+            irqs: IrqCounts::default(),
             watch: Cell::new(watchdog::TxWatch::default()),
             tx_stall_injected: false,
             failed: false,
@@ -330,7 +330,9 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioNet<W, A> {
     pub fn stats(&self) -> NetStats {
         let io = self.transport.window().stats();
         NetStats {
-            interrupts: self.interrupts.get(),
+            interrupts: self.irqs.interrupts(),
+            not_mine: self.irqs.not_mine(),
+            config_changes: self.irqs.config_changes(),
             notifies_suppressed: self.rx.stats().notifications_suppressed + self.tx.stats().notifications_suppressed,
             register_reads: io.reads,
             register_writes: io.writes,

@@ -18,6 +18,8 @@
 //! With MSI-X the ISR byte is not used: each vector already says which
 //! cause it is, and MSI messages are edge-like, with nothing to de-assert.
 
+use core::cell::Cell;
+
 use hal::RegisterWindow;
 
 use super::Transport;
@@ -51,5 +53,53 @@ impl<W: RegisterWindow> Transport<W> {
     pub fn read_isr(&self) -> IsrStatus {
         let bits = self.bar.read_u8(self.layout.isr.offset).unwrap_or(0);
         IsrStatus::from_bits(bits)
+    }
+}
+
+/// The interrupt counters every virtio driver keeps, and the INTx
+/// acknowledgement that goes with them (one place for both drivers).
+#[derive(Debug, Default)]
+pub struct IrqCounts {
+    interrupts: Cell<u64>,
+    not_mine: Cell<u64>,
+    config_changes: Cell<u64>,
+}
+
+impl IrqCounts {
+    /// The INTx handler's one register access: reads the ISR (acknowledges,
+    /// de-asserts the line) and counts what it said; a zero ISR is someone
+    /// else's interrupt (`not_mine`).
+    pub fn ack_intx<W: RegisterWindow>(&self, transport: &Transport<W>) -> IsrStatus {
+        let isr = transport.read_isr();
+        if !isr.is_mine() {
+            self.not_mine.set(self.not_mine.get() + 1);
+            return isr;
+        }
+        self.count();
+        if isr.config {
+            self.config_changes.set(self.config_changes.get() + 1);
+        }
+        isr
+    }
+
+    /// Counts an interrupt without touching the device (the MSI-X path,
+    /// where the vector says what happened and there is no ISR to read).
+    pub fn count(&self) {
+        self.interrupts.set(self.interrupts.get() + 1);
+    }
+
+    /// Interrupts taken (INTx ones that were this device's, and MSI-X ones).
+    pub fn interrupts(&self) -> u64 {
+        self.interrupts.get()
+    }
+
+    /// INTx interrupts with a zero ISR.
+    pub fn not_mine(&self) -> u64 {
+        self.not_mine.get()
+    }
+
+    /// INTx interrupts that reported a configuration change.
+    pub fn config_changes(&self) -> u64 {
+        self.config_changes.get()
     }
 }

@@ -41,7 +41,7 @@ use crate::pci::{Layout, Region};
 use crate::queue::SplitQueue;
 use crate::regs::common;
 use crate::Error;
-pub use isr::IsrStatus;
+pub use isr::{IrqCounts, IsrStatus};
 
 /// How many times a reset reads the status before giving up (§4.1.4.3.2
 /// says "wait"; DESIGN.md says every wait has a bound). QEMU resets
