@@ -63,6 +63,14 @@ pub fn sync() -> Result<usize, String> {
     Ok(written)
 }
 
+/// Writes back `disk`'s dirty blocks and drops its cache (the disk is
+/// going away). The cache is dropped even if the write-back failed.
+pub fn forget(disk: &Arc<Disk>) -> Result<usize, String> {
+    let mut caches = CACHES.lock();
+    let Some((disk, mut cache)) = caches.remove(&disk.name) else { return Ok(0) };
+    cache.flush(&mut DiskIo(&disk)).map_err(|e| alloc::format!("{e}"))
+}
+
 /// Each cache's counters.
 pub fn stats() -> alloc::vec::Vec<(String, CacheStats)> {
     CACHES.lock().iter().map(|(name, (_, cache))| (name.clone(), cache.stats())).collect()

@@ -83,3 +83,32 @@ ktest! {
         check!(raw == data);
     }
 }
+
+ktest! {
+    fn virtio_blk_unbind_removes_the_disk_and_rebind_brings_it_back() {
+        let old = disk("vda")?;
+        let sector = old.sectors - 8192;
+        let mut data = alloc::vec![0u8; 64 * SECTOR_SIZE];
+        pattern::fill(99, sector, &mut data);
+        io::write(&old, sector, &data, true).map_err(err)?;
+        let pci = crate::bus::pci::devices()
+            .into_iter()
+            .find(|d| d.driver_name() == Some("virtio-blk"))
+            .ok_or("virtio-blk not bound")?;
+        let vectors = crate::irq::vectors_available();
+        check!(crate::bus::pci::driver::unbind(&pci));
+        check!(by_name("vda").is_none());
+        check!(crate::irq::vectors_available() > vectors, "the vectors were not freed");
+        // A holder of the old disk gets an error, not a hang.
+        let mut buf = alloc::vec![0u8; SECTOR_SIZE];
+        check_eq!(io::read(&old, 0, &mut buf), Err(IoError::Gone));
+        drop(old);
+        crate::bus::pci::driver::bind_all();
+        check_eq!(pci.driver_name(), Some("virtio-blk"));
+        check_eq!(crate::irq::vectors_available(), vectors);
+        let new = disk("vda")?;
+        let mut back = alloc::vec![0u8; 64 * SECTOR_SIZE];
+        io::read(&new, sector, &mut back).map_err(err)?;
+        check!(back == data, "data written before the unbind did not survive it");
+    }
+}

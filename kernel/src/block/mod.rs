@@ -59,6 +59,8 @@ pub enum IoError {
     NoMemory,
     /// The device did not answer in time.
     Timeout,
+    /// The disk was removed (its driver unbound).
+    Gone,
 }
 
 impl fmt::Display for IoError {
@@ -69,6 +71,7 @@ impl fmt::Display for IoError {
             IoError::Unsupported(what) => write!(f, "unsupported: {what}"),
             IoError::NoMemory => write!(f, "out of memory for the transfer"),
             IoError::Timeout => write!(f, "timed out waiting for the device"),
+            IoError::Gone => write!(f, "the disk was removed"),
         }
     }
 }
@@ -116,6 +119,8 @@ pub struct Queue {
     rerun: AtomicBool,
     /// Plugs held ([`Disk::plug`]): while any is, nothing is dispatched.
     plugged: AtomicUsize,
+    /// Set by [`del_disk`]: new bios fail, queued ones are failed.
+    dead: AtomicBool,
 }
 
 pub enum Kind {
@@ -150,6 +155,7 @@ pub fn add_disk(name: String, driver: Arc<dyn BlockDevice>) -> Arc<Disk> {
             dispatching: AtomicBool::new(false),
             rerun: AtomicBool::new(false),
             plugged: AtomicUsize::new(0),
+            dead: AtomicBool::new(false),
         })),
     });
     DISKS.lock().push(disk.clone());
@@ -165,6 +171,35 @@ fn add_partition(parent: &Arc<Disk>, index: u32, start: u64, sectors: u64) {
     };
     let disk = Arc::new(Disk { name, sectors, kind: Kind::Partition { parent: parent.clone(), start, index } });
     DISKS.lock().push(disk);
+}
+
+/// Removes a whole disk and its partitions (Linux's `del_gendisk`, from a
+/// driver's `remove`): the buffer cache writes its dirty blocks back while
+/// the device still works, then the disk leaves the registry and every bio
+/// submitted from now on, and every request still queued, fails with
+/// [`IoError::Gone`]. Requests the device holds are the driver's to end.
+pub fn del_disk(disk: &Arc<Disk>) {
+    let members: Vec<Arc<Disk>> = all().into_iter().filter(|d| Arc::ptr_eq(&d.whole().0, disk)).collect();
+    for d in &members {
+        if let Err(e) = bcache::forget(d) {
+            log::warn!("{}: dirty cached blocks lost at removal: {e}", d.name);
+        }
+    }
+    DISKS.lock().retain(|d| !members.iter().any(|m| Arc::ptr_eq(d, m)));
+    if let Kind::Whole(q) = &disk.kind {
+        q.dead.store(true, Ordering::Release);
+    }
+    disk.run_queue();
+    log::info!("{}: removed", disk.name);
+}
+
+/// The first of `prefix` + `a`, `b`, … that no disk uses (`vda`, `vdb`, …).
+pub fn free_name(prefix: &str) -> String {
+    let disks = DISKS.lock();
+    (b'a'..=b'z')
+        .map(|c| alloc::format!("{prefix}{}", c as char))
+        .find(|name| !disks.iter().any(|d| &d.name == name))
+        .unwrap_or_else(|| alloc::format!("{prefix}{}", disks.len()))
 }
 
 pub fn by_name(name: &str) -> Option<Arc<Disk>> {
@@ -218,6 +253,10 @@ impl Disk {
         let (whole, offset) = self.whole();
         bio.sector += offset;
         let Kind::Whole(q) = &whole.kind else { unreachable!() };
+        if q.dead.load(Ordering::Acquire) {
+            end_io(Err(IoError::Gone));
+            return;
+        }
         q.end_io.lock().insert(bio.id, end_io);
         let now = crate::time::uptime_ns();
         if let Err((bio, e)) = q.rq.lock().submit(bio, now) {
@@ -246,6 +285,10 @@ impl Disk {
     /// to go round once more, so no request is left behind.
     pub fn run_queue(self: &Arc<Self>) {
         let Kind::Whole(q) = &self.kind else { return };
+        if q.dead.load(Ordering::Acquire) {
+            self.fail_queued(q);
+            return;
+        }
         if q.plugged.load(Ordering::Acquire) > 0 {
             return; // the last unplug runs the queue
         }
@@ -274,6 +317,17 @@ impl Disk {
             if !q.rerun.swap(false, Ordering::AcqRel) {
                 return;
             }
+        }
+    }
+
+    /// A removed disk: every request not yet on the device ends with
+    /// [`IoError::Gone`].
+    fn fail_queued(self: &Arc<Self>, q: &Queue) {
+        loop {
+            let now = crate::time::uptime_ns();
+            let next = q.requeued.lock().pop().or_else(|| q.rq.lock().dispatch(now));
+            let Some(rq) = next else { return };
+            self.end_request(rq, Err(IoError::Gone));
         }
     }
 

@@ -9,9 +9,8 @@
 //! completions and ends the requests, which wakes the submitters and
 //! dispatches what the queue holds next.
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ::block::bio::Op;
 use ::block::request::{Limits, Request};
@@ -22,18 +21,19 @@ use spin::Once;
 use virtio::blk::{BlkConfig, BlkError, BlkOp, BlkRequest, Segment, VirtioBlk};
 
 use super::virtio::{self as vpci, VectorUse};
+use super::Bound;
 use crate::block::{self, BlockDevice, Disk, IoError, Page};
 use crate::bus::pci::driver::{self, Instance, PciDriver};
-use crate::bus::pci::irq::{IrqKind, PciIrqs};
+use crate::bus::pci::irq::IrqKind;
 use crate::bus::pci::{PciDevice, PciError};
 use crate::dma::KernelDma;
 use crate::mm::ioremap::IoMem;
-use crate::resource::Claim;
-use crate::sync::{SpinLock, SpinLockIrq};
+use crate::sync::SpinLockIrq;
 
 const IDS: &[PciDeviceId] = &[PciDeviceId::device(0x1af4, 0x1042), PciDeviceId::device(0x1af4, 0x1001)];
-static DRIVER: PciDriver = PciDriver { name: "virtio-blk", id_table: IDS, probe, remove: None };
-static DISKS_MADE: AtomicUsize = AtomicUsize::new(0);
+static DRIVER: PciDriver = PciDriver { name: "virtio-blk", id_table: IDS, probe, remove: Some(remove) };
+/// How long `remove` lets the device finish the requests it holds.
+const DRAIN_TICKS: u64 = 2 * crate::time::HZ;
 const QUEUE_SIZE: u16 = 256;
 
 type InFlight = Option<(Arc<Disk>, Request<Page>)>;
@@ -42,9 +42,10 @@ pub struct VirtioBlkDev {
     blk: SpinLockIrq<VirtioBlk<IoMem, KernelDma>>,
     /// The request behind each tag the device holds.
     slots: SpinLockIrq<Vec<InFlight>>,
-    irqs: SpinLock<Option<PciIrqs>>,
-    irq_layout: Once<(IrqKind, usize)>,
-    _bar: Claim,
+    /// Interrupt kind and vector count.
+    irq_layout: (IrqKind, usize),
+    /// The disk it serves (weak: the disk owns the driver).
+    disk: Once<Weak<Disk>>,
 }
 
 pub fn register() {
@@ -53,7 +54,7 @@ pub fn register() {
 
 fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
     let (transport, claim) = vpci::transport(pci, "virtio-blk")?;
-    let dev_slot: Arc<Once<alloc::sync::Weak<VirtioBlkDev>>> = Arc::new(Once::new());
+    let dev_slot: Arc<Once<Weak<VirtioBlkDev>>> = Arc::new(Once::new());
     let weak_slot = dev_slot.clone();
     let irqs = vpci::alloc_irqs(pci, 1, "virtio-blk", move |i| {
         weak_slot.get().and_then(|w| w.upgrade()).map_or(IrqReturn::NotMine, |d| d.interrupt(i))
@@ -65,14 +66,11 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
     let dev = Arc::new(VirtioBlkDev {
         blk: SpinLockIrq::new(blk),
         slots: SpinLockIrq::new((0..depth).map(|_| None).collect()),
-        irqs: SpinLock::new(None),
-        irq_layout: Once::new(),
-        _bar: claim,
+        irq_layout: (irqs.kind(), irqs.count()),
+        disk: Once::new(),
     });
-    dev.irq_layout.call_once(|| (irqs.kind(), irqs.count()));
-    *dev.irqs.lock() = Some(irqs);
     dev_slot.call_once(|| Arc::downgrade(&dev));
-    let name = alloc::format!("vd{}", (b'a' + DISKS_MADE.fetch_add(1, Ordering::Relaxed) as u8) as char);
+    let name = block::free_name("vd");
     let (sectors, flush) = {
         let b = dev.blk.lock();
         (b.capacity(), b.flush_supported())
@@ -81,11 +79,33 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
         "{name}: virtio-blk {} sectors ({} MiB), queue depth {depth}, {:?} interrupts{}",
         sectors,
         sectors / 2048,
-        dev.irq_layout.get().map(|l| l.0),
+        irqs.kind(),
         if flush { ", write cache (flush)" } else { "" }
     );
-    block::add_disk(name, dev.clone());
-    Ok(alloc::boxed::Box::new(dev))
+    let disk = block::add_disk(name, dev.clone());
+    dev.disk.call_once(|| Arc::downgrade(&disk));
+    Ok(alloc::boxed::Box::new(Bound { dev, irqs, bar: claim }))
+}
+
+/// Unbinding: the disk goes away first (cached data written back, new I/O
+/// refused), the device gets a moment to finish what it holds, then it is
+/// reset and anything left ends with an error — nobody waits forever.
+fn remove(_pci: &Arc<PciDevice>, instance: &Instance) {
+    let Some(bound) = instance.downcast_ref::<Bound<Arc<VirtioBlkDev>>>() else { return };
+    let dev = &bound.dev;
+    let Some(disk) = dev.disk.get().and_then(Weak::upgrade) else { return };
+    block::del_disk(&disk);
+    let deadline = crate::time::jiffies() + DRAIN_TICKS;
+    while dev.slots.lock().iter().any(Option::is_some) && crate::time::jiffies() < deadline {
+        crate::sched::sleep_ticks(1);
+    }
+    if let Err(e) = dev.blk.lock().transport().reset() {
+        log::warn!("{}: reset at removal: {e}", disk.name);
+    }
+    let orphans: Vec<(Arc<Disk>, Request<Page>)> = dev.slots.lock().iter_mut().filter_map(Option::take).collect();
+    for (d, rq) in orphans {
+        d.end_request(rq, Err(IoError::Gone));
+    }
 }
 
 fn io_error(e: BlkError) -> IoError {
@@ -101,7 +121,7 @@ fn io_error(e: BlkError) -> IoError {
 
 impl VirtioBlkDev {
     fn interrupt(&self, vector: usize) -> IrqReturn {
-        let Some(&(kind, count)) = self.irq_layout.get() else { return IrqReturn::NotMine };
+        let (kind, count) = self.irq_layout;
         let used = vpci::vector_use(kind, count, 1, vector);
         let mut blk = self.blk.lock();
         if used == VectorUse::Shared {
