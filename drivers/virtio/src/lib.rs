@@ -50,6 +50,7 @@ extern crate alloc;
 
 pub mod blk;
 pub mod error;
+pub mod names;
 pub mod net;
 pub mod pci;
 pub mod queue;

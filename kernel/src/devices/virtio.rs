@@ -6,7 +6,8 @@
 //! (§4.1.5.1.2), or the shared INTx line, whose handler must read the ISR
 //! register to de-assert it (`virtio.irq=intx` forces that path).
 
-use alloc::sync::Arc;
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
 use hal::irq::IrqReturn;
@@ -17,6 +18,7 @@ use crate::bus::pci::irq::{IrqKind, PciIrqs};
 use crate::bus::pci::{PciDevice, PciError};
 use crate::mm::ioremap::IoMem;
 use crate::resource::Claim;
+use crate::sync::SpinLock;
 
 /// PCI capability ID of vendor-specific capabilities (virtio's).
 const CAP_VENDOR: u8 = 0x09;
@@ -93,4 +95,37 @@ pub fn alloc_irqs(
     handler: impl Fn(usize) -> IrqReturn + Send + Sync + 'static,
 ) -> Result<PciIrqs, PciError> {
     pci.alloc_irq_vectors(1, 1 + queues, irq_kinds(), name, handler)
+}
+
+/// What the `virtio` shell command shows of one device.
+pub struct Report {
+    /// `virtio-blk vda`, `virtio-net 0000:00:05.0`, …
+    pub name: String,
+    /// virtio device type (1 = net, 2 = blk), for naming feature bits.
+    pub device_id: u16,
+    pub features: u64,
+    pub interrupts: IrqKind,
+    pub vectors: usize,
+    /// Each queue's name and counters.
+    pub queues: Vec<(&'static str, virtio::queue::QueueStats)>,
+}
+
+/// A bound virtio device that can describe itself.
+pub trait Describe: Send + Sync {
+    fn report(&self) -> Report;
+}
+
+static BOUND: SpinLock<Vec<Weak<dyn Describe>>> = SpinLock::new(Vec::new());
+
+/// Lists a bound device for the `virtio` command (forgotten once dropped).
+pub fn announce(dev: Weak<dyn Describe>) {
+    let mut bound = BOUND.lock();
+    bound.retain(|w| w.strong_count() > 0);
+    bound.push(dev);
+}
+
+/// Reports of every bound virtio device.
+pub fn reports() -> Vec<Report> {
+    let live: Vec<Arc<dyn Describe>> = BOUND.lock().iter().filter_map(Weak::upgrade).collect();
+    live.iter().map(|d| d.report()).collect()
 }

@@ -9,6 +9,7 @@
 //! completions and ends the requests, which wakes the submitters and
 //! dispatches what the queue holds next.
 
+use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
@@ -84,6 +85,8 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
     );
     let disk = block::add_disk(name, dev.clone());
     dev.disk.call_once(|| Arc::downgrade(&disk));
+    let described: Arc<dyn vpci::Describe> = dev.clone();
+    vpci::announce(Arc::downgrade(&described));
     Ok(alloc::boxed::Box::new(Bound { dev, irqs, bar: claim }))
 }
 
@@ -159,6 +162,21 @@ impl VirtioBlkDev {
         }
         if let Some(disk) = disk {
             disk.end_requests(done);
+        }
+    }
+}
+
+impl vpci::Describe for VirtioBlkDev {
+    fn report(&self) -> vpci::Report {
+        let blk = self.blk.lock();
+        let name = self.disk.get().and_then(Weak::upgrade).map_or(String::from("(removed)"), |d| d.name.clone());
+        vpci::Report {
+            name: alloc::format!("virtio-blk {name}"),
+            device_id: virtio::regs::DEVICE_ID_BLK,
+            features: blk.features(),
+            interrupts: self.irq_layout.0,
+            vectors: self.irq_layout.1,
+            queues: alloc::vec![("requestq", blk.queue_stats())],
         }
     }
 }

@@ -41,6 +41,8 @@ const RX_QUEUE: u16 = 0;
 
 /// The driver crate's instance and how its vectors are laid out.
 pub struct VirtioNetHw {
+    /// `virtio-net eth1`, for the `virtio` command.
+    name: String,
     dev: VirtioNet<IoMem, KernelDma>,
     irq_kind: IrqKind,
     irq_count: usize,
@@ -62,11 +64,29 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
     let vectors = vpci::vectors(&irqs, QUEUES);
     let dev = VirtioNet::new(transport, KernelDma, NetConfig { queue_size: QUEUE_SIZE }, &vectors)
         .map_err(|e| PciError::Map(alloc::format!("virtio-net: {e}")))?;
-    let hw = VirtioNetHw { dev, irq_kind: irqs.kind(), irq_count: irqs.count() };
+    let hw = VirtioNetHw { name: String::new(), dev, irq_kind: irqs.kind(), irq_count: irqs.count() };
     let nic = Nic::new(alloc::format!("virtio-net {} ({:?})", pci.bdf(), irqs.kind()), hw);
     slot.call_once(|| Arc::downgrade(&nic));
-    nic.attach();
+    let dev = nic.attach();
+    nic.hw.lock().name = alloc::format!("virtio-net {}", dev.name);
+    let described: Arc<dyn vpci::Describe> = nic.clone();
+    vpci::announce(Arc::downgrade(&described));
     Ok(alloc::boxed::Box::new(Bound { dev: nic, irqs, bar: claim }))
+}
+
+impl vpci::Describe for Nic<VirtioNetHw> {
+    fn report(&self) -> vpci::Report {
+        let hw = self.hw.lock();
+        let (rx, tx) = hw.dev.queue_stats();
+        vpci::Report {
+            name: hw.name.clone(),
+            device_id: virtio::regs::DEVICE_ID_NET,
+            features: hw.dev.features(),
+            interrupts: hw.irq_kind,
+            vectors: hw.irq_count,
+            queues: alloc::vec![("receiveq", rx), ("transmitq", tx)],
+        }
+    }
 }
 
 impl NicHw for VirtioNetHw {

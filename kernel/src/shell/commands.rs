@@ -6,7 +6,7 @@ use alloc::string::String;
 use core::sync::atomic::Ordering;
 
 use super::block;
-use super::{bench, edu, irq, mem, net, pci, resources, sched, serial};
+use super::{bench, edu, irq, mem, net, pci, resources, sched, serial, virtio};
 use crate::acpi::{self, MadtInfo};
 use crate::{klog, println};
 
@@ -53,6 +53,7 @@ const COMMANDS: &[Command] = &[
         help: "receive mode; TX watchdog test",
         run: net::net,
     },
+    Command { name: "virtio", usage: "virtio", help: "virtio devices: features, interrupts, virtqueue counters", run: virtio::virtio_cmd },
     Command { name: "lsblk", usage: "lsblk", help: "block devices and partitions", run: block::lsblk },
     Command {
         name: "blk",

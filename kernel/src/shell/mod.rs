@@ -16,6 +16,7 @@ mod pci;
 mod resources;
 mod sched;
 mod serial;
+mod virtio;
 
 use crate::console;
 

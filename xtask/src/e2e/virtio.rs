@@ -26,8 +26,29 @@ pub fn line_of(table: &CpuTable, name: &str) -> Result<(u64, bool)> {
     Ok((row.total(), row.rest.contains("IO-APIC")))
 }
 
+/// Checks the `virtio` command's listing: both devices, interrupting by
+/// `kind`, with the features the drivers rely on negotiated.
+pub fn check_virtio_listing(out: &str, kind: &str) -> Result<()> {
+    for (dev, needed) in [
+        ("virtio-blk vda", &["VERSION_1", "INDIRECT_DESC", "EVENT_IDX", "FLUSH"][..]),
+        ("virtio-net eth1", &["VERSION_1", "EVENT_IDX", "MAC"][..]),
+    ] {
+        let mut lines = out.lines().skip_while(|l| !l.starts_with(dev));
+        let head = lines.next().with_context(|| format!("`virtio` does not list {dev}"))?;
+        ensure!(head.contains(&format!(": {kind},")), "{dev} does not interrupt by {kind}: {head:?}");
+        let features = lines.next().and_then(|l| l.trim().strip_prefix("features: ")).unwrap_or("");
+        let have: Vec<&str> = features.split_whitespace().collect();
+        for f in needed {
+            ensure!(have.contains(f), "{dev} did not negotiate {f}: {features:?}");
+        }
+    }
+    Ok(())
+}
+
 pub fn virtio_intx_fallback_deasserts() -> Result<Note> {
     let mut ns = NetSession::boot_with(&VIRTIO, "virtio.irq=intx")?;
+    let out = ns.command("virtio")?;
+    check_virtio_listing(&out, "Intx").map_err(|e| ns.fail(format!("{e:#}")))?;
     let opts = EchoOptions::default();
     let echo = gen::udp_echo_latency(&mut ns.peer, ECHOES, Size::Uniform { min: 1, max: 1400, seed: 9 }, &opts);
     let echo = ns.check(echo, "UDP echo over INTx")?;
@@ -67,6 +88,16 @@ pub fn virtio_intx_fallback_deasserts() -> Result<Note> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_virtio_listing_is_checked() {
+        let out = "virtio-blk vda: Intx, 1 vector(s)\n  features: SEG_MAX FLUSH INDIRECT_DESC EVENT_IDX VERSION_1\n  \
+                   requestq: added=1\nvirtio-net eth1: Intx, 1 vector(s)\n  features: MAC STATUS EVENT_IDX VERSION_1\n";
+        check_virtio_listing(out, "Intx").unwrap();
+        assert!(check_virtio_listing(out, "MsiX").is_err());
+        assert!(check_virtio_listing(&out.replace(" INDIRECT_DESC", ""), "Intx").is_err());
+        assert!(check_virtio_listing(&out.replace("virtio-net eth1", "virtio-net eth9"), "Intx").is_err());
+    }
 
     #[test]
     fn finds_a_line_by_its_last_word() {
