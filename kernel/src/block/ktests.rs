@@ -96,6 +96,8 @@ ktest! {
             .find(|d| d.driver_name() == Some("virtio-blk"))
             .ok_or("virtio-blk not bound")?;
         let vectors = crate::irq::vectors_available();
+        let dma_live = || crate::dma::STATS.live_mappings.load(core::sync::atomic::Ordering::SeqCst);
+        let dma_before = dma_live();
         check!(crate::bus::pci::driver::unbind(&pci));
         check!(by_name("vda").is_none());
         check!(crate::irq::vectors_available() > vectors, "the vectors were not freed");
@@ -103,6 +105,8 @@ ktest! {
         let mut buf = alloc::vec![0u8; SECTOR_SIZE];
         check_eq!(io::read(&old, 0, &mut buf), Err(IoError::Gone));
         drop(old);
+        // The last reference gone, the driver's rings and request slots are freed.
+        check!(dma_live() < dma_before, "virtio-blk's DMA memory outlived the disk: {} -> {}", dma_before, dma_live());
         crate::bus::pci::driver::bind_all();
         check_eq!(pci.driver_name(), Some("virtio-blk"));
         check_eq!(crate::irq::vectors_available(), vectors);
