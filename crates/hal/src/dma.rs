@@ -304,9 +304,9 @@ impl DmaRegion for DmaMemory {
         // before whatever it does next. The device does not write these
         // bytes meanwhile: the driver owns them (descriptor protocol).
         compiler_fence(Ordering::SeqCst);
-        // SAFETY: `src .. src + buf.len()` is inside the mapping (checked
-        // by `at`), which `new`'s contract makes valid RAM for bytes, and
-        // it cannot overlap `buf`, a Rust buffer the caller owns.
+        // `src .. src + buf.len()` is inside the mapping (checked by `at`),
+        // which `new`'s contract makes valid RAM for bytes.
+        // SAFETY: in-bounds mapped RAM; `buf` is the caller's, no overlap.
         unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
         compiler_fence(Ordering::SeqCst);
         Ok(())
@@ -315,9 +315,10 @@ impl DmaRegion for DmaMemory {
     fn write(&self, offset: usize, data: &[u8]) -> Result<(), DmaError> {
         let dst = self.at(offset, data.len())?;
         compiler_fence(Ordering::SeqCst);
-        // SAFETY: as in `read`; no Rust reference covers the memory, and
-        // the device does not read it until the driver hands it over (after
-        // a write barrier, which the fence keeps after this copy).
+        // No Rust reference covers the memory, and the device does not read
+        // it until the driver hands it over (after a write barrier, which the
+        // fence keeps after this copy).
+        // SAFETY: in-bounds mapped RAM (as in `read`); `data` cannot overlap it.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
         compiler_fence(Ordering::SeqCst);
         Ok(())
