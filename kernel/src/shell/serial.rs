@@ -7,18 +7,13 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use ::block::pattern::Fnv1a64;
+
 use super::commands::parse_number;
 use crate::println;
 
 /// A bounded wait: the whole transfer must finish within this.
 const TIMEOUT_NS: u64 = 60_000_000_000;
-
-/// FNV-1a, 64-bit (offset basis and prime from the FNV reference).
-fn fnv1a64(hash: u64, byte: u8) -> u64 {
-    (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 pub fn serial(args: &[&str]) -> Result<(), String> {
     let (count, busy) = match args {
@@ -39,11 +34,12 @@ pub fn serial(args: &[&str]) -> Result<(), String> {
     }
     println!("serial sink: ready for {count} bytes");
     let deadline = crate::time::uptime_ns() + TIMEOUT_NS;
-    let (mut received, mut hash) = (0u64, FNV_OFFSET);
+    // FNV-1a 64, the digest the host and the block tests use too.
+    let (mut received, mut hash) = (0u64, Fnv1a64::new());
     while received < count {
         match crate::console::read_byte_until(deadline) {
             Some(b) => {
-                hash = fnv1a64(hash, b);
+                hash.update(&[b]);
                 received += 1;
             }
             None => break,
@@ -53,7 +49,7 @@ pub fn serial(args: &[&str]) -> Result<(), String> {
     if received < count {
         println!("serial sink: timeout after {received} bytes");
     } else {
-        println!("serial sink: received {received} bytes fnv1a64 {hash:#018x}");
+        println!("serial sink: received {received} bytes fnv1a64 {:#018x}", hash.finish());
     }
     Ok(())
 }

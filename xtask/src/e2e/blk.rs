@@ -69,9 +69,7 @@ pub fn pattern(seed: u64, first_sector: u64, sectors: u64) -> Vec<u8> {
 }
 
 /// FNV-1a 64 of `bytes`, as `blk read` reports it.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    block::pattern::fnv1a64(bytes)
-}
+pub use block::pattern::fnv1a64;
 
 /// What `blk stress <dev> <ops> <seed> <max_sectors>` must report on a disk
 /// whose contents were `image`, and the image afterwards.

@@ -329,10 +329,9 @@ pub fn parse_sink_result(text: &str) -> Result<SinkResult> {
     parsed.with_context(|| format!("malformed serial-sink result line {line:?}"))
 }
 
-/// FNV-1a, 64-bit: offset basis 0xcbf29ce484222325, prime 0x100000001b3.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
+/// FNV-1a, 64-bit (offset basis 0xcbf29ce484222325, prime 0x100000001b3):
+/// the one digest the kernel and the host share, from the `block` crate.
+pub use block::pattern::fnv1a64;
 
 /// `len` deterministic pseudo-random bytes for the serial sink: printable ASCII
 /// (0x20..=0x7e) with a `\n` about every 64 bytes, from xorshift64* seeded with `seed`.

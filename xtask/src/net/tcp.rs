@@ -11,8 +11,8 @@
 //! wire's station is caught here.
 
 use super::peer::Peer;
-use crate::e2e::parse::fnv1a64;
 use anyhow::{anyhow, bail, Result};
+use block::pattern::{fnv1a64, Fnv1a64};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
@@ -156,7 +156,7 @@ pub fn tcp_echo(peer: &mut Peer, port: u16, data: &[u8], opts: &TcpOptions) -> R
     let mut closing: Option<Instant> = None;
     let mut echoed_at = None;
     let mut chunk = vec![0u8; 64 << 10];
-    let mut fnv_received = Fnv::new();
+    let mut fnv_received = Fnv1a64::new();
     let state = |s: tcp::State, sent: usize, received: usize| {
         format!("state {s}, {sent} of {} bytes sent, {received} echoed", data.len())
     };
@@ -215,7 +215,7 @@ pub fn tcp_echo(peer: &mut Peer, port: u16, data: &[u8], opts: &TcpOptions) -> R
                     elapsed,
                     connect: connected.unwrap_or(elapsed),
                     fnv_sent: fnv1a64(data),
-                    fnv_received: fnv_received.0,
+                    fnv_received: fnv_received.finish(),
                     closed_cleanly: done,
                     frames_out: dev.frames_out,
                     frames_in,
@@ -256,35 +256,5 @@ pub fn tcp_echo(peer: &mut Peer, port: u16, data: &[u8], opts: &TcpOptions) -> R
                 frames_in += 1;
             }
         }
-    }
-}
-
-/// FNV-1a 64, fed piecewise (the same function as `fnv1a64`).
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn piecewise_fnv_matches_the_one_shot() {
-        let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 % 251) as u8).collect();
-        let mut f = Fnv::new();
-        for part in data.chunks(77) {
-            f.update(part);
-        }
-        assert_eq!(f.0, fnv1a64(&data));
     }
 }
