@@ -15,6 +15,8 @@ use super::commands::{no_args, parse_number};
 use crate::block::{self, bcache, bench, io, Disk};
 use crate::println;
 
+/// The pattern `blk write` and `blk verify` use when no seed is given.
+const DEFAULT_SEED: u64 = 1;
 /// Largest single shell transfer (sectors): 4 MiB.
 const MAX_SECTORS: u64 = 8192;
 
@@ -71,6 +73,11 @@ fn range(dev: &str, sector: &str, count: &str) -> Result<(Arc<Disk>, u64, u64), 
     Ok((d, sector, count))
 }
 
+/// The pattern seed of `blk write|verify` (default 1).
+fn parse_seed(seed: &[&str]) -> Result<u64, String> {
+    seed.first().map_or(Ok(DEFAULT_SEED), |s| parse_number(s).map_err(|e| alloc::format!("error: {e}")))
+}
+
 fn io_err(d: &Disk, e: block::IoError) -> String {
     alloc::format!("{}: error: {e}", d.name)
 }
@@ -89,18 +96,18 @@ pub fn blk(args: &[&str]) -> Result<(), String> {
             );
             Ok(())
         }
-        ["write", dev, sector, count, seed] => {
+        ["write", dev, sector, count, seed @ ..] if seed.len() <= 1 => {
             let (d, sector, count) = range(dev, sector, count)?;
-            let seed = parse_number(seed).map_err(|e| alloc::format!("error: {e}"))?;
+            let seed = parse_seed(seed)?;
             let mut data = alloc::vec![0u8; (count as usize) * SECTOR_SIZE];
             pattern::fill(seed, sector, &mut data);
             io::write(&d, sector, &data, false).map_err(|e| io_err(&d, e))?;
             println!("blk write {} {sector}+{count}: {} bytes ok", d.name, data.len());
             Ok(())
         }
-        ["verify", dev, sector, count, seed] => {
+        ["verify", dev, sector, count, seed @ ..] if seed.len() <= 1 => {
             let (d, sector, count) = range(dev, sector, count)?;
-            let seed = parse_number(seed).map_err(|e| alloc::format!("error: {e}"))?;
+            let seed = parse_seed(seed)?;
             let mut data = alloc::vec![0u8; (count as usize) * SECTOR_SIZE];
             io::read(&d, sector, &mut data).map_err(|e| io_err(&d, e))?;
             match pattern::check(seed, sector, &data) {

@@ -57,7 +57,7 @@ const COMMANDS: &[Command] = &[
     Command { name: "lsblk", usage: "lsblk", help: "block devices and partitions", run: block::lsblk },
     Command {
         name: "blk",
-        usage: "blk read|verify <dev> <sector> <count> [seed] | write <dev> <sector> <count> <seed> | flush <dev> | stress <dev> <ops> <seed> <max> | sched <dev> [noop|deadline] | bench <dev> randread|seqread|seqwrite <qd> <bytes> <ms>",
+        usage: "blk read|write|verify <dev> <sector> <count> [seed] | flush <dev> | stress <dev> <ops> <seed> <max> | sched <dev> [noop|deadline] | bench <dev> randread|seqread|seqwrite <qd> <bytes> <ms>",
         help: "block I/O through the request queue",
         run: block::blk,
     },
