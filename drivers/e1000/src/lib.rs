@@ -252,7 +252,7 @@ impl Config {
 }
 
 /// An 82540EM behind its BAR0 window, with its rings and buffers.
-pub struct E1000<W, A: DmaAllocator> {
+pub struct E1000<W: RegisterWindow, A: DmaAllocator> {
     regs: W,
     dma: A,
     config: Config,
@@ -273,7 +273,7 @@ pub struct E1000<W, A: DmaAllocator> {
     poll_limit: u32,
 }
 
-impl<W, A: DmaAllocator> fmt::Debug for E1000<W, A> {
+impl<W: RegisterWindow, A: DmaAllocator> fmt::Debug for E1000<W, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("E1000")
             .field("mac", &format_args!("{}", Mac(self.mac)))
@@ -399,5 +399,14 @@ impl<W: RegisterWindow, A: DmaAllocator> E1000<W, A> {
     /// A register write on a path that cannot report errors (see [`Self::read`]).
     fn write(&self, reg: usize, value: u32) {
         let _ = self.regs.write_u32(reg, value);
+    }
+}
+
+/// Stops the device before its rings and buffers are freed: a global reset
+/// halts both DMA engines, so nothing is written into memory that is no
+/// longer the driver's (the kernel drops the driver when a device is unbound).
+impl<W: RegisterWindow, A: DmaAllocator> Drop for E1000<W, A> {
+    fn drop(&mut self) {
+        let _ = setup::global_reset(&self.regs, self.poll_limit);
     }
 }

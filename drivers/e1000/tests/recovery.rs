@@ -158,3 +158,13 @@ fn a_recovery_that_cannot_reset_reports_it() {
     assert_eq!(nic.reset_and_recover(), Err(Error::ResetTimeout));
     assert_eq!(w.count(hal::sim::Op::Read, CTRL), 1 + 10, "one to set RST, ten polls");
 }
+
+#[test]
+fn dropping_the_driver_resets_the_device_first() {
+    let (dma, w) = setup(1024);
+    let mut nic = probe(&w, dma, small());
+    nic.enable_interrupts();
+    let resets = w.with_model(|m| m.resets);
+    drop(nic);
+    assert_eq!(w.with_model(|m| m.resets), resets + 1, "the DMA engines must stop before the rings are freed");
+}
