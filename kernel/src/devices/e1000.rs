@@ -28,7 +28,8 @@ use crate::net::device::{RxMode, TxError};
 use crate::net::nic::{Nic, NicHw};
 
 const IDS: &[PciDeviceId] = &[PciDeviceId::device(0x8086, 0x100e)];
-static DRIVER: PciDriver = PciDriver { name: "e1000", id_table: IDS, probe, remove: None };
+static DRIVER: PciDriver =
+    PciDriver { name: "e1000", id_table: IDS, probe, remove: Some(super::remove_nic::<E1000Hw>) };
 
 /// NAPI-mode interrupt throttling: at most one interrupt per ~100 µs (in
 /// 256 ns units), as Linux's default InterruptThrottleRate does.

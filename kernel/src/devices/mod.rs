@@ -18,6 +18,16 @@ pub struct Bound<T> {
     pub bar: crate::resource::Claim,
 }
 
+/// A NIC driver's `remove`: detach the interface (see `Nic::detach`).
+pub fn remove_nic<H: crate::net::nic::NicHw>(
+    _pci: &alloc::sync::Arc<crate::bus::pci::PciDevice>,
+    instance: &crate::bus::pci::driver::Instance,
+) {
+    if let Some(bound) = instance.downcast_ref::<Bound<alloc::sync::Arc<crate::net::nic::Nic<H>>>>() {
+        bound.dev.detach();
+    }
+}
+
 /// Registers every driver with its bus.
 pub fn init() {
     edu::register();

@@ -33,7 +33,8 @@ use crate::net::device::{RxMode, TxError};
 use crate::net::nic::{Nic, NicHw};
 
 const IDS: &[PciDeviceId] = &[PciDeviceId::device(0x1af4, 0x1041), PciDeviceId::device(0x1af4, 0x1000)];
-static DRIVER: PciDriver = PciDriver { name: "virtio-net", id_table: IDS, probe, remove: None };
+static DRIVER: PciDriver =
+    PciDriver { name: "virtio-net", id_table: IDS, probe, remove: Some(super::remove_nic::<VirtioNetHw>) };
 const QUEUE_SIZE: u16 = 256;
 /// Queues: receiveq (0) and transmitq (1).
 const QUEUES: usize = 2;

@@ -1,6 +1,6 @@
 //! The net-device layer: what a NIC driver provides ([`NetDriver`]), the
-//! registry that names devices `eth0`, `eth1`, …, and the per-device
-//! counters `ifconfig` shows.
+//! registry that names devices `eth0`, `eth1`, … (a name is reused once its
+//! device is unregistered), and the per-device counters `ifconfig` shows.
 //!
 //! Transmit has backpressure: when the driver's ring is full, `transmit`
 //! fails with `TxError::RingFull` and the device's queue is *stopped*
@@ -143,11 +143,12 @@ impl NetDevice {
 
 static DEVICES: SpinLock<Vec<Arc<NetDevice>>> = SpinLock::new(Vec::new());
 
-/// Names the device `eth<N>` in registration order and returns it.
+/// Names the device `eth<N>` (the lowest N free) and returns it.
 pub fn register(driver: Arc<dyn NetDriver>) -> Arc<NetDevice> {
     let mut devs = DEVICES.lock();
+    let free = (0..).find(|n| !devs.iter().any(|d| d.name == alloc::format!("eth{n}"))).unwrap_or(0);
     let dev = Arc::new(NetDevice {
-        name: alloc::format!("eth{}", devs.len()),
+        name: alloc::format!("eth{free}"),
         driver,
         stats: DevStats {
             rx_packets: AtomicU64::new(0),
@@ -163,6 +164,11 @@ pub fn register(driver: Arc<dyn NetDriver>) -> Arc<NetDevice> {
     });
     devs.push(dev.clone());
     dev
+}
+
+/// Forgets the device (its driver is being unbound).
+pub fn unregister(dev: &Arc<NetDevice>) {
+    DEVICES.lock().retain(|d| !Arc::ptr_eq(d, dev));
 }
 
 pub fn by_name(name: &str) -> Option<Arc<NetDevice>> {

@@ -2,6 +2,7 @@
 //! ioxide's services (UDP echo/discard, TCP echo, ICMP echo).
 
 pub mod device;
+mod ktests;
 pub mod napi;
 pub mod nic;
 pub mod rx;

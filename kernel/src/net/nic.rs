@@ -17,7 +17,7 @@
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use hal::irq::IrqReturn;
 use spin::Once;
@@ -26,12 +26,14 @@ use super::device::{self as netdev, NetDevice, NetDriver, RxMode, TxError};
 use super::napi::{Napi, Poll};
 use super::rx::{self, mac_text, RxBatch};
 use super::stack::{self, Stack};
-use crate::sync::SpinLockIrq;
+use crate::sync::{SpinLock, SpinLockIrq};
 
 /// The TX watchdog looks every half second and fires after a second
 /// without a completion.
 const WATCHDOG_PERIOD: u64 = crate::time::HZ / 2;
 const TX_TIMEOUT_TICKS: u64 = crate::time::HZ;
+/// How long [`Nic::detach`] waits for the last users of the NIC to go.
+const DETACH_TICKS: u64 = 2 * crate::time::HZ;
 
 /// A NIC driver instance as the shared glue drives it (under its lock).
 pub trait NicHw: Send + 'static {
@@ -72,7 +74,12 @@ pub struct Nic<H: NicHw> {
     pub hw: SpinLockIrq<H>,
     batch: RxBatch,
     napi: Once<Arc<Napi>>,
-    stack: Once<Arc<Stack>>,
+    /// Taken away by [`detach`](Self::detach).
+    stack: SpinLock<Option<Arc<Stack>>>,
+    /// The interface (weak: the interface owns the NIC).
+    netdev: Once<Weak<NetDevice>>,
+    /// Set by [`detach`](Self::detach): interrupts are acknowledged, nothing more.
+    detached: AtomicBool,
     mode: AtomicU8,
     watchdog: Once<crate::timer::Timer>,
     watchdog_resets: AtomicU64,
@@ -86,7 +93,9 @@ impl<H: NicHw> Nic<H> {
             hw: SpinLockIrq::new(hw),
             batch: RxBatch::new(),
             napi: Once::new(),
-            stack: Once::new(),
+            stack: SpinLock::new(None),
+            netdev: Once::new(),
+            detached: AtomicBool::new(false),
             mode: AtomicU8::new(RxMode::Napi as u8),
             watchdog: Once::new(),
             watchdog_resets: AtomicU64::new(0),
@@ -101,8 +110,9 @@ impl<H: NicHw> Nic<H> {
     /// starts the watchdog and turns receive on in the boot mode.
     pub fn attach(self: &Arc<Self>) -> Arc<NetDevice> {
         let dev = netdev::register(self.clone() as Arc<dyn NetDriver>);
+        self.netdev.call_once(|| Arc::downgrade(&dev));
         let (addr, prefix) = crate::cmdline::ipv4_for(&dev.name);
-        self.stack.call_once(|| stack::attach(dev.clone(), addr, prefix));
+        *self.stack.lock() = Some(stack::attach(dev.clone(), addr, prefix));
         let weak = Arc::downgrade(self);
         match crate::timer::Timer::periodic(WATCHDOG_PERIOD, move || {
             if let Some(nic) = weak.upgrade() {
@@ -121,6 +131,33 @@ impl<H: NicHw> Nic<H> {
         dev
     }
 
+    /// Unbinding (the PCI driver's `remove`): receive interrupts off, the
+    /// interface unregistered, its stack and service thread stopped — then
+    /// waits (bounded) until nothing but the caller holds the NIC, so the
+    /// driver is dropped, and its device reset, before the function is
+    /// disabled and its BAR can be handed to a new driver.
+    pub fn detach(self: &Arc<Self>) {
+        self.detached.store(true, Ordering::Release);
+        self.mode.store(RxMode::Irq as u8, Ordering::Relaxed); // ends a poll thread
+        self.hw.lock().disable_rx_irq();
+        if let Some(dev) = self.netdev.get().and_then(Weak::upgrade) {
+            netdev::unregister(&dev);
+            log::info!("{}: {} removed", dev.name, self.label);
+        }
+        let stack = self.stack.lock().take();
+        if let Some(stack) = stack {
+            stack::detach(&stack);
+        }
+        let deadline = crate::time::jiffies() + DETACH_TICKS;
+        // The caller's (the PCI binding's) reference is the one that stays.
+        while Arc::strong_count(self) > 1 && crate::time::jiffies() < deadline {
+            crate::sched::sleep_ticks(1);
+        }
+        if Arc::strong_count(self) > 1 {
+            log::warn!("{}: still referenced {} times after removal", self.label, Arc::strong_count(self) - 1);
+        }
+    }
+
     fn rx_mode(&self) -> RxMode {
         match self.mode.load(Ordering::Relaxed) {
             0 => RxMode::Irq,
@@ -135,7 +172,7 @@ impl<H: NicHw> Nic<H> {
             None => return IrqReturn::NotMine,
             Some(rx_work) => rx_work,
         };
-        if rx_work {
+        if rx_work && !self.detached.load(Ordering::Acquire) {
             match self.rx_mode() {
                 RxMode::Napi => {
                     self.hw.lock().mask_for_napi();
@@ -156,8 +193,8 @@ impl<H: NicHw> Nic<H> {
 
     /// Moves up to `budget` frames from the ring through the stack.
     fn receive(&self, budget: usize) -> usize {
-        let Some(stack) = self.stack.get() else { return 0 };
-        let done = self.batch.receive(stack, budget, |want, sink| self.hw.lock().poll_rx(want, sink));
+        let Some(stack) = self.stack.lock().clone() else { return 0 };
+        let done = self.batch.receive(&stack, budget, |want, sink| self.hw.lock().poll_rx(want, sink));
         self.hw.lock().clean_tx();
         done
     }
@@ -223,6 +260,9 @@ impl<H: NicHw> NetDriver for Nic<H> {
     }
 
     fn set_mode(&self, mode: RxMode) {
+        if self.detached.load(Ordering::Acquire) {
+            return;
+        }
         self.mode.store(mode as u8, Ordering::Relaxed);
         if mode == RxMode::Poll {
             self.hw.lock().disable_rx_irq();

@@ -13,7 +13,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
@@ -116,6 +116,8 @@ pub struct Stack {
     inner: SpinLockIrq<Inner>,
     /// Signalled whenever frames went in: the service thread wakes.
     work: Arc<Completion>,
+    /// Set by [`detach`]: the service thread returns.
+    stopped: AtomicBool,
     pub stats: ServiceStats,
 }
 
@@ -153,6 +155,7 @@ impl Stack {
             addr,
             inner: SpinLockIrq::new(Inner { iface, sockets, udp_echo, udp_discard, tcp_echo, icmp }),
             work: Arc::new(Completion::new()),
+            stopped: AtomicBool::new(false),
             stats: ServiceStats {
                 frames_in: zero(),
                 malformed: zero(),
@@ -205,8 +208,9 @@ impl Stack {
     }
 
     /// The service thread's body: serve the sockets, egress, sleep.
+    /// The service thread's body: until [`detach`].
     pub fn serve_forever(self: Arc<Self>) {
-        loop {
+        while !self.stopped.load(Ordering::Acquire) {
             self.serve_once();
             self.work.wait_timeout(1);
             self.dev.driver.clean_tx();
@@ -373,6 +377,14 @@ pub fn attach(dev: Arc<NetDevice>, addr: Ipv4Address, prefix: u8) -> Arc<Stack> 
         log::error!("{}: no service thread: {e}", dev.name);
     }
     stack
+}
+
+/// Takes the stack off its interface: it leaves the list and its service
+/// thread ends (the NIC is being unbound).
+pub fn detach(stack: &Arc<Stack>) {
+    STACKS.lock().retain(|s| !Arc::ptr_eq(s, stack));
+    stack.stopped.store(true, Ordering::Release);
+    stack.work.complete();
 }
 
 pub fn for_device(name: &str) -> Option<Arc<Stack>> {
