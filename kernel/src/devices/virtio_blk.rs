@@ -109,6 +109,18 @@ fn remove(_pci: &Arc<PciDevice>, instance: &Instance) {
     for (d, rq) in orphans {
         d.end_request(rq, Err(IoError::Gone));
     }
+    // The disk owns the driver: once its last user lets go, only the
+    // binding holds it, and dropping that resets the device while its BAR
+    // is still ours.
+    let name = disk.name.clone();
+    drop(disk);
+    let deadline = crate::time::jiffies() + DRAIN_TICKS;
+    while Arc::strong_count(dev) > 1 && crate::time::jiffies() < deadline {
+        crate::sched::sleep_ticks(1);
+    }
+    if Arc::strong_count(dev) > 1 {
+        log::warn!("{name}: still referenced {} times after removal", Arc::strong_count(dev) - 1);
+    }
 }
 
 fn io_error(e: BlkError) -> IoError {
