@@ -4,10 +4,15 @@
 //! The block layer hands the driver whole requests; each becomes one
 //! virtio-blk request (header, the bio pages as data descriptors, status
 //! byte), and with indirect descriptors one ring slot, so as many requests
-//! can be in flight as the queue has entries. The interrupt handler (a
-//! queue vector under MSI-X, or INTx after reading the ISR) collects the
-//! completions and ends the requests, which wakes the submitters and
-//! dispatches what the queue holds next.
+//! can be in flight as the queue has entries.
+//!
+//! Top and bottom half: the hard handler (a queue vector under MSI-X, or
+//! INTx after reading the ISR to de-assert the line) only acknowledges and
+//! schedules the device's tasklet. The tasklet, in softirq context right
+//! after, collects the completions from the used ring and ends the
+//! requests — which runs the submitters' completions (waking sleepers,
+//! freeing bookkeeping) and dispatches what the queue holds next: work that
+//! allocates and may take a while, so not in the hard handler.
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -28,6 +33,7 @@ use crate::bus::pci::driver::{self, Instance, PciDriver};
 use crate::bus::pci::irq::IrqKind;
 use crate::bus::pci::{PciDevice, PciError};
 use crate::dma::KernelDma;
+use crate::irq::tasklet::Tasklet;
 use crate::mm::ioremap::IoMem;
 use crate::sync::SpinLockIrq;
 
@@ -47,6 +53,8 @@ pub struct VirtioBlkDev {
     irq_layout: (IrqKind, usize),
     /// The disk it serves (weak: the disk owns the driver).
     disk: Once<Weak<Disk>>,
+    /// Ends finished requests after the hard handler acknowledged.
+    bottom_half: Once<Arc<Tasklet>>,
 }
 
 pub fn register() {
@@ -69,7 +77,16 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
         slots: SpinLockIrq::new((0..depth).map(|_| None).collect()),
         irq_layout: (irqs.kind(), irqs.count()),
         disk: Once::new(),
+        bottom_half: Once::new(),
     });
+    let weak = Arc::downgrade(&dev);
+    let tasklet = Tasklet::new(move || {
+        if let Some(dev) = weak.upgrade() {
+            dev.complete();
+        }
+    })
+    .map_err(|_| PciError::Irq("no tasklet slot left".into()))?;
+    dev.bottom_half.call_once(|| tasklet);
     dev_slot.call_once(|| Arc::downgrade(&dev));
     let name = block::free_name("vd");
     let (sectors, flush) = {
@@ -109,6 +126,9 @@ fn remove(_pci: &Arc<PciDevice>, instance: &Instance) {
     for (d, rq) in orphans {
         d.end_request(rq, Err(IoError::Gone));
     }
+    if let Some(t) = dev.bottom_half.get() {
+        t.kill();
+    }
     // The disk owns the driver: once its last user lets go, only the
     // binding holds it, and dropping that resets the device while its BAR
     // is still ours.
@@ -135,22 +155,31 @@ fn io_error(e: BlkError) -> IoError {
 }
 
 impl VirtioBlkDev {
+    /// The top half: acknowledge, then let the tasklet do the rest.
     fn interrupt(&self, vector: usize) -> IrqReturn {
         let (kind, count) = self.irq_layout;
         let used = vpci::vector_use(kind, count, 1, vector);
-        let mut blk = self.blk.lock();
-        if used == VectorUse::Shared {
-            if !blk.handle_intx().is_mine() {
-                return IrqReturn::NotMine;
+        {
+            let mut blk = self.blk.lock();
+            if used == VectorUse::Shared {
+                if !blk.handle_intx().is_mine() {
+                    return IrqReturn::NotMine;
+                }
+            } else {
+                blk.count_interrupt();
             }
-        } else {
-            blk.count_interrupt();
         }
-        let mut finished = Vec::new();
-        blk.poll(|tag, result| finished.push((tag, result)));
-        drop(blk);
-        self.end(finished);
+        if let Some(t) = self.bottom_half.get() {
+            t.schedule();
+        }
         IrqReturn::Handled
+    }
+
+    /// The bottom half (tasklet): end every request the device finished.
+    fn complete(&self) {
+        let mut finished = Vec::new();
+        self.blk.lock().poll(|tag, result| finished.push((tag, result)));
+        self.end(finished);
     }
 
     /// Ends the requests behind finished tags (grouped per disk).
