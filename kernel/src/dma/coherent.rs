@@ -57,7 +57,7 @@ fn try_alloc(len: usize, addr_limit: u64) -> Result<DmaCoherent, DmaError> {
     let virt = NonNull::new(virt).ok_or(DmaError::OutOfMemory)?;
     // SAFETY: we own the block until drop, it is mapped RAM (coherent on
     // x86), and no Rust reference to it exists: all access goes through the
-    // DmaMemory's volatile accessors.
+    // DmaMemory's accessors (volatile words, fenced bulk copies).
     let mem = unsafe { DmaMemory::new(virt, bus, len) };
     STATS.allocs.fetch_add(1, Ordering::Relaxed);
     STATS.live_mappings.fetch_add(1, Ordering::Relaxed);
