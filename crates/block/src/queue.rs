@@ -278,6 +278,12 @@ impl<P> RequestQueue<P> {
         self.capacity
     }
 
+    /// The disk was resized: bios are checked against `sectors` from now on
+    /// (requests already queued were checked against the old size).
+    pub fn set_capacity(&mut self, sectors: u64) {
+        self.capacity = sectors;
+    }
+
     /// The device's limits.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -329,6 +335,17 @@ mod tests {
         assert_eq!(q.stats().invalid, 2);
         assert_eq!(q.stats().bios, 0);
         assert_eq!(q.queued(), 0);
+    }
+
+    #[test]
+    fn a_resized_disk_takes_bios_up_to_its_new_end() {
+        let mut q = queue("noop", 4);
+        assert!(q.submit(bio(Op::Read, 1000, 8, 1), 0).is_err());
+        q.set_capacity(2000);
+        assert_eq!(q.capacity(), 2000);
+        q.submit(bio(Op::Read, 1000, 8, 2), 0).unwrap();
+        q.set_capacity(500);
+        assert!(matches!(q.submit(bio(Op::Read, 600, 8, 3), 0), Err((_, BioError::OutOfRange { .. }))));
     }
 
     #[test]

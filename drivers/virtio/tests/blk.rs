@@ -331,3 +331,24 @@ fn dropping_the_driver_resets_the_device() {
         assert_eq!(m.resets, 2, "negotiate's reset and Drop's");
     });
 }
+
+#[test]
+fn a_resized_disk_is_seen_after_the_config_change() {
+    let (dma, w) = rig(QEMU_FEATURES, 16, 126);
+    let mut disk = probe(&w, dma.clone(), 16);
+    let r = dma.alloc_coherent(4096, u64::MAX).unwrap();
+    let segs = [seg(&r, 0, 512)];
+    let past_end = req(BlkOp::Read, SECTORS, &segs);
+    assert!(matches!(disk.submit(&past_end), Err(BlkError::OutOfRange { .. })));
+    w.with_model(|m| {
+        m.blk().disk.resize(2 * SECTORS as usize * 512, 0);
+        m.config[0..8].copy_from_slice(&(2 * SECTORS).to_le_bytes());
+        m.config_changed();
+    });
+    let isr = disk.handle_intx();
+    assert!(isr.config && !isr.queue, "a configuration change, not a completion: {isr:?}");
+    assert_eq!(disk.stats().config_changes, 1);
+    assert_eq!(disk.refresh_capacity(), Ok(2 * SECTORS));
+    assert_eq!(disk.capacity(), 2 * SECTORS);
+    assert_eq!(complete(&mut disk, &past_end), Ok(()), "the new sectors are reachable");
+}

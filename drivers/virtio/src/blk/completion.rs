@@ -78,4 +78,9 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioBlk<W, A> {
     pub fn count_interrupt(&self) {
         self.irqs.count();
     }
+
+    /// Counts an interrupt on the MSI-X configuration-change vector.
+    pub fn count_config_interrupt(&self) {
+        self.irqs.count_config();
+    }
 }

@@ -226,6 +226,14 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioBlk<W, A> {
         self.capacity
     }
 
+    /// Re-reads the capacity after a configuration-change interrupt — the
+    /// disk was resized (§5.2.4: the device signals a capacity change that
+    /// way) — and returns it. Requests are checked against it from now on.
+    pub fn refresh_capacity(&mut self) -> Result<u64, Error> {
+        self.capacity = self.transport.read_config_u64(blk::CFG_CAPACITY)?;
+        Ok(self.capacity)
+    }
+
     /// Whether [`BlkOp::Flush`] is available (VIRTIO_BLK_F_FLUSH).
     pub fn flush_supported(&self) -> bool {
         self.features & blk::F_FLUSH != 0

@@ -21,6 +21,11 @@ impl<W: RegisterWindow, A: DmaAllocator> VirtioNet<W, A> {
         self.irqs.count();
     }
 
+    /// Counts an interrupt on the MSI-X configuration-change vector.
+    pub fn count_config_interrupt(&self) {
+        self.irqs.count_config();
+    }
+
     /// Asks for receive interrupts again; `true` if frames are already
     /// waiting (poll again instead of sleeping: [`crate::queue::notify`]).
     pub fn enable_rx_interrupts(&mut self) -> bool {

@@ -88,6 +88,12 @@ impl IrqCounts {
         self.interrupts.set(self.interrupts.get() + 1);
     }
 
+    /// Counts an interrupt on the MSI-X configuration vector.
+    pub fn count_config(&self) {
+        self.count();
+        self.config_changes.set(self.config_changes.get() + 1);
+    }
+
     /// Interrupts taken (INTx ones that were this device's, and MSI-X ones).
     pub fn interrupts(&self) -> u64 {
         self.interrupts.get()
