@@ -34,7 +34,7 @@ impl BlockIo for DiskIo<'_> {
         io::flush(self.0).map_err(|e| failed(self.0, e))
     }
     fn capacity(&self) -> u64 {
-        self.0.sectors
+        self.0.sectors()
     }
 }
 

@@ -52,7 +52,7 @@ struct Shared {
 /// Runs the benchmark; `bs` is a multiple of 512.
 pub fn run(disk: &Arc<Disk>, kind: Kind, qd: usize, bs: usize, ms: u64) -> Result<Outcome, String> {
     let sectors_per_op = (bs / SECTOR_SIZE) as u64;
-    let slots_on_disk = disk.sectors / sectors_per_op;
+    let slots_on_disk = disk.sectors() / sectors_per_op;
     if slots_on_disk < 4 {
         return Err(alloc::format!("{} is too small for {bs}-byte transfers", disk.name));
     }

@@ -41,13 +41,13 @@ ktest! {
     fn virtio_blk_round_trips_a_megabyte() {
         // Far from where the end-to-end tests put their data.
         let d = disk("vda")?;
-        round_trip("vda", d.sectors - 4096, 11)?;
+        round_trip("vda", d.sectors() - 4096, 11)?;
     }
 
     fn out_of_range_is_an_error_and_touches_nothing() {
         let d = disk("ram0")?;
         let mut buf = alloc::vec![0u8; 8 * SECTOR_SIZE];
-        let got = io::read(&d, d.sectors - 4, &mut buf);
+        let got = io::read(&d, d.sectors() - 4, &mut buf);
         check!(matches!(got, Err(IoError::Invalid(_))));
         check!(io::read(&d, u64::MAX - 2, &mut buf).is_err());
         check_eq!(d.in_flight(), 0);
@@ -87,7 +87,7 @@ ktest! {
 ktest! {
     fn virtio_blk_unbind_removes_the_disk_and_rebind_brings_it_back() {
         let old = disk("vda")?;
-        let sector = old.sectors - 8192;
+        let sector = old.sectors() - 8192;
         let mut data = alloc::vec![0u8; 64 * SECTOR_SIZE];
         pattern::fill(99, sector, &mut data);
         io::write(&old, sector, &data, true).map_err(err)?;

@@ -131,7 +131,8 @@ pub enum Kind {
 /// A disk (`gendisk`): a name, a size and either a queue or a parent.
 pub struct Disk {
     pub name: String,
-    pub sectors: u64,
+    /// Size in sectors; a whole disk's changes when its device is resized.
+    sectors: AtomicU64,
     pub kind: Kind,
 }
 
@@ -146,7 +147,7 @@ pub fn add_disk(name: String, driver: Arc<dyn BlockDevice>) -> Arc<Disk> {
     let queue = RequestQueue::new(driver.capacity(), limits, sched, driver.depth().max(1));
     let disk = Arc::new(Disk {
         name,
-        sectors: driver.capacity(),
+        sectors: AtomicU64::new(driver.capacity()),
         kind: Kind::Whole(Box::new(Queue {
             driver,
             rq: SpinLockIrq::new(queue),
@@ -169,7 +170,11 @@ fn add_partition(parent: &Arc<Disk>, index: u32, start: u64, sectors: u64) {
     } else {
         alloc::format!("{}{index}", parent.name)
     };
-    let disk = Arc::new(Disk { name, sectors, kind: Kind::Partition { parent: parent.clone(), start, index } });
+    let disk = Arc::new(Disk {
+        name,
+        sectors: AtomicU64::new(sectors),
+        kind: Kind::Partition { parent: parent.clone(), start, index },
+    });
     DISKS.lock().push(disk);
 }
 
@@ -216,6 +221,22 @@ pub fn new_bio_id() -> u64 {
 }
 
 impl Disk {
+    /// Size in 512-byte sectors.
+    pub fn sectors(&self) -> u64 {
+        self.sectors.load(Ordering::Acquire)
+    }
+
+    /// The device was resized (a virtio-blk configuration change): bios
+    /// are checked against the new size from now on. Partitions keep
+    /// theirs — the table on the disk says where they end.
+    pub fn resize(&self, sectors: u64) {
+        let Kind::Whole(q) = &self.kind else { return };
+        let old = self.sectors.swap(sectors, Ordering::AcqRel);
+        q.rq.lock().set_capacity(sectors);
+        if old != sectors {
+            log::info!("{}: resized from {old} to {sectors} sectors", self.name);
+        }
+    }
     /// The whole disk's queue (a partition's is its parent's).
     pub fn queue(&self) -> Option<&Queue> {
         match &self.kind {
@@ -246,7 +267,7 @@ impl Disk {
     /// Submits `bio`; `end_io` runs when it completes. A bio that is
     /// invalid for this disk completes at once with the error.
     pub fn submit(self: &Arc<Self>, mut bio: Bio<Page>, end_io: EndIo) {
-        if let Err(e) = bio.validate(self.sectors) {
+        if let Err(e) = bio.validate(self.sectors()) {
             end_io(Err(IoError::Invalid(e)));
             return;
         }

@@ -16,7 +16,7 @@ pub fn scan(disk: &Arc<Disk>) {
         let len = buf.len() - buf.len() % SECTOR_SIZE;
         io::read(disk, lba, &mut buf[..len]).map_err(|e| log::warn!("{}: reading sector {lba}: {e}", disk.name))
     };
-    match partition::parse(&mut read, disk.sectors) {
+    match partition::parse(&mut read, disk.sectors()) {
         Ok(Table::None) => {}
         Ok(Table::Mbr(parts)) | Ok(Table::Gpt(parts)) => {
             for p in &parts {

@@ -6,6 +6,10 @@
 //! byte), and with indirect descriptors one ring slot, so as many requests
 //! can be in flight as the queue has entries.
 //!
+//! A configuration-change interrupt (its own MSI-X vector, or the ISR's
+//! config bit) means the disk was resized (QEMU's `block_resize`): the
+//! tasklet re-reads the capacity and the disk grows or shrinks.
+//!
 //! Top and bottom half: the hard handler (a queue vector under MSI-X, or
 //! INTx after reading the ISR to de-assert the line) only acknowledges and
 //! schedules the device's tasklet. The tasklet, in softirq context right
@@ -17,6 +21,7 @@
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use ::block::bio::Op;
 use ::block::request::{Limits, Request};
@@ -55,6 +60,8 @@ pub struct VirtioBlkDev {
     disk: Once<Weak<Disk>>,
     /// Ends finished requests after the hard handler acknowledged.
     bottom_half: Once<Arc<Tasklet>>,
+    /// A configuration-change interrupt came (the disk was resized).
+    config_changed: AtomicBool,
 }
 
 pub fn register() {
@@ -78,6 +85,7 @@ fn probe(pci: &Arc<PciDevice>) -> Result<Instance, PciError> {
         irq_layout: (irqs.kind(), irqs.count()),
         disk: Once::new(),
         bottom_half: Once::new(),
+        config_changed: AtomicBool::new(false),
     });
     let weak = Arc::downgrade(&dev);
     let tasklet = Tasklet::new(move || {
@@ -161,12 +169,21 @@ impl VirtioBlkDev {
         let used = vpci::vector_use(kind, count, 1, vector);
         {
             let mut blk = self.blk.lock();
-            if used == VectorUse::Shared {
-                if !blk.handle_intx().is_mine() {
-                    return IrqReturn::NotMine;
+            match used {
+                VectorUse::Shared => {
+                    let isr = blk.handle_intx();
+                    if !isr.is_mine() {
+                        return IrqReturn::NotMine;
+                    }
+                    if isr.config {
+                        self.config_changed.store(true, Ordering::Release);
+                    }
                 }
-            } else {
-                blk.count_interrupt();
+                VectorUse::Config => {
+                    blk.count_config_interrupt();
+                    self.config_changed.store(true, Ordering::Release);
+                }
+                VectorUse::Queue(_) => blk.count_interrupt(),
             }
         }
         if let Some(t) = self.bottom_half.get() {
@@ -175,8 +192,17 @@ impl VirtioBlkDev {
         IrqReturn::Handled
     }
 
-    /// The bottom half (tasklet): end every request the device finished.
+    /// The bottom half (tasklet): pick up a resize, then end every request
+    /// the device finished.
     fn complete(&self) {
+        if self.config_changed.swap(false, Ordering::AcqRel) {
+            let capacity = self.blk.lock().refresh_capacity();
+            match (capacity, self.disk.get().and_then(Weak::upgrade)) {
+                (Ok(sectors), Some(disk)) => disk.resize(sectors),
+                (Err(e), _) => log::warn!("virtio-blk: reading the new capacity: {e}"),
+                _ => {}
+            }
+        }
         let mut finished = Vec::new();
         self.blk.lock().poll(|tag, result| finished.push((tag, result)));
         self.end(finished);

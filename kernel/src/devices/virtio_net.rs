@@ -106,6 +106,10 @@ impl NicHw for VirtioNetHw {
                 let isr = self.dev.handle_intx();
                 isr.is_mine().then_some(isr.queue)
             }
+            VectorUse::Config if self.irq_count > QUEUES => {
+                self.dev.count_config_interrupt();
+                Some(false)
+            }
             VectorUse::Config => {
                 self.dev.count_interrupt();
                 // With a single vector it serves the queues too.

@@ -51,12 +51,12 @@ pub fn lsblk(args: &[&str]) -> Result<(), String> {
             "{:<8} {:<4} {:>10} {:>8} {:<6} {:<8} {:<10} {}",
             d.name,
             kind,
-            d.sectors,
+            d.sectors(),
             start,
             parent,
             d.scheduler_name(),
             driver,
-            human(d.sectors)
+            human(d.sectors())
         );
     }
     Ok(())
@@ -189,7 +189,7 @@ fn stress(dev: &str, ops: &str, seed: &str, max: &str) -> Result<(), String> {
     let (mut reads, mut writes, mut errors) = (0u64, 0u64, 0u64);
     let mut digest = Fnv1a64::new();
     let mut data = Vec::new();
-    for op in Sequence::new(seed, d.sectors, max as u32).take(ops as usize) {
+    for op in Sequence::new(seed, d.sectors(), max as u32).take(ops as usize) {
         let result = match op {
             StressOp::Read { sector, sectors } => {
                 data.resize(sectors as usize * SECTOR_SIZE, 0);

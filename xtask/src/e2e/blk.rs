@@ -693,13 +693,22 @@ impl BlkSession {
     /// Boots after `prepare` has written the (zeroed, 64 MiB) image; errors
     /// injected per `faults`.
     pub fn boot(faults: &[InjectError], prepare: impl FnOnce(&Path) -> Result<()>) -> Result<Self> {
+        Self::boot_with(faults, SessionOptions::default(), prepare)
+    }
+
+    /// [`Self::boot`] with session options (a QMP socket).
+    pub fn boot_with(
+        faults: &[InjectError],
+        options: SessionOptions,
+        prepare: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Self> {
         let mut isolated = IsolatedMachine::new(Profile::Standard, "", "blk")?;
         if !faults.is_empty() {
             isolated.inject_errors(VBLK_DISK, faults)?;
         }
         let image = isolated.machine.disk_image(VBLK_DISK)?;
         prepare(&image).with_context(|| format!("preparing {}", image.display()))?;
-        let mut s = Session::boot_isolated(isolated, SessionOptions::default())?;
+        let mut s = Session::boot_isolated(isolated, options)?;
         s.expect_prompt()?;
         Ok(Self { s, image })
     }
@@ -876,6 +885,38 @@ pub fn blk_kernel_write_survives_poweroff() -> Result<Note> {
     let image = b.poweroff()?;
     compare_images(&want, &image, &format!("after `blk write vda {FIRST} {COUNT}` and poweroff"))?;
     Ok(Some(format!("{} bytes at sector {FIRST}, neighbours intact", COUNT * SECTOR_SIZE)))
+}
+
+/// The disk grows under the running guest (QMP `block_resize`, what
+/// `virsh blockresize` does): virtio-blk raises its configuration-change
+/// interrupt, the kernel re-reads the capacity, `lsblk` shows the new size,
+/// and a write beyond the old end reaches the image.
+pub fn blk_resize_is_seen_through_the_config_interrupt() -> Result<Note> {
+    const RESIZE_WAIT: Duration = Duration::from_secs(10);
+    let mut b = BlkSession::boot_with(&[], SessionOptions::qmp(), |_| Ok(()))?;
+    let before = find_dev(&b.lsblk()?, "vda")?.sectors;
+    ensure!(before == VDA_SECTORS, "vda has {before} sectors before the resize, expected {VDA_SECTORS}");
+    let beyond = VDA_SECTORS + 1000;
+    b.expect_error(&format!("blk write vda {beyond} 8 {KERNEL_SEED}"))?;
+    let mut qmp = b.s.qmp()?;
+    let size = 2 * IMAGE_SIZE;
+    b.check(qmp.execute("block_resize", Some(serde_json::json!({"device": VBLK_DISK, "size": size})), RESIZE_WAIT))?;
+    // The kernel logs the resize from its interrupt's bottom half, with no
+    // command typed: wait for that line, then ask.
+    b.s.expect("vda: resized from", RESIZE_WAIT)?;
+    b.s.expect("\n", RESIZE_WAIT)?;
+    let after = find_dev(&b.lsblk()?, "vda")?.sectors;
+    if after != 2 * VDA_SECTORS {
+        return Err(b.s.fail(format!("after block_resize to {size} bytes lsblk shows vda with {after} sectors")));
+    }
+    b.write("vda", beyond, 8, KERNEL_SEED)?;
+    b.verify_ok("vda", beyond, 8, KERNEL_SEED)?;
+    b.flush("vda")?;
+    let image = b.poweroff()?;
+    ensure!(image.len() as u64 == size, "the image has {} bytes after the resize, expected {size}", image.len());
+    let at = beyond as usize * SECTOR;
+    check_pattern(KERNEL_SEED, beyond, &image[at..at + 8 * SECTOR], "the write beyond the old end")?;
+    Ok(Some(format!("vda {before} -> {after} sectors; a write at sector {beyond} reached the image")))
 }
 
 /// 10 000 random reads and writes (seeded) against a pattern-filled disk: the

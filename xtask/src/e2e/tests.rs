@@ -59,6 +59,7 @@ pub const TESTS: &[(&str, TestFn)] = &[
     ("blk_kernel_write_survives_poweroff", blk::blk_kernel_write_survives_poweroff),
     ("blk_stress_10k_matches_host_model", blk::blk_stress_10k_matches_host_model),
     ("blk_errors_are_errors", blk::blk_errors_are_errors),
+    ("blk_resize_is_seen_through_the_config_interrupt", blk::blk_resize_is_seen_through_the_config_interrupt),
     ("blk_partitions_mbr", blk::blk_partitions_mbr),
     ("blk_partitions_gpt", blk::blk_partitions_gpt),
     ("blk_ramdisk_and_schedulers", blk::blk_ramdisk_and_schedulers),
