@@ -262,13 +262,7 @@ pub fn render_rgb(chart: &Chart, size: (u32, u32)) -> Result<Vec<u8>> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], Color::stroke_width(&color, 2)));
             c.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| plot_err(&e))?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 10))
-            .draw()
-            .map_err(|e| plot_err(&e))?;
+        draw_legend(&mut c, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(|e| plot_err(&e))?;
     }
     Ok(buf)
@@ -367,13 +361,7 @@ pub fn render_bars_rgb(charts: &[BarChart], size: (u32, u32)) -> Result<Vec<u8>>
                 ))
                 .map_err(|e| plot_err(&e))?;
             }
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 10))
-                .draw()
-                .map_err(|e| plot_err(&e))?;
+            draw_legend(&mut c, SeriesLabelPosition::UpperRight)?;
         }
         root.present().map_err(|e| plot_err(&e))?;
     }
@@ -383,6 +371,22 @@ pub fn render_bars_rgb(charts: &[BarChart], size: (u32, u32)) -> Result<Vec<u8>>
 /// Renders `charts` side by side to a PNG file of `size` pixels.
 pub fn write_bars_png(charts: &[BarChart], size: (u32, u32), path: &Path) -> Result<()> {
     encode_png(&render_bars_rgb(charts, size)?, size, path)
+}
+
+/// The legend box every chart uses, at `position`.
+fn draw_legend<'a, DB, CT>(c: &mut ChartContext<'a, DB, CT>, position: SeriesLabelPosition) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    c.configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 10))
+        .draw()
+        .map_err(|e| anyhow!("plotting: {e}"))
 }
 
 /// Encodes an RGB buffer of `size` pixels as a PNG file.
